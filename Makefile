@@ -1,0 +1,43 @@
+# The only set-up a fresh machine needs: `make book` or `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup book test test-fast bench lab fingerprint clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch==2.13.0 is pinned in requirements.txt (a CPU build on this machine)
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+# record the lib fingerprint in every chapter, so the execution cache re-runs
+# chapters whose library code changed (see README, "The execution cache")
+fingerprint: $(STAMP)
+	$(PY) -m lora_clusters.fingerprint --update book
+
+book: fingerprint
+	$(VENV)/bin/jupyter-book build . --path-output . -n -W --keep-going
+	@echo "site: _build/html/index.html"
+
+test: $(STAMP)
+	$(PY) -m pytest -q -n 2 --dist loadgroup
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not book"
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab --notebook-dir=book
+
+clean:
+	rm -rf _build

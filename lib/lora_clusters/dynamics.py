@@ -1,0 +1,487 @@
+r"""Self-attention as an interacting particle system: velocity fields and integrators.
+
+Tokens :math:`x_1,\dots,x_n\in\mathbb R^d` evolve in "time" (depth) by eq. (2),
+
+.. math::  \dot x_i = \sum_j P_{ij}(t)\, V x_j,\qquad
+           P_{ij} = \frac{e^{\langle Qx_i, Kx_j\rangle}}{\sum_k e^{\langle Qx_i, Kx_k\rangle}}   \quad (2),(7)
+
+and the rescaled tokens :math:`z_i = e^{-tV}x_i` by eq. (8),
+
+.. math::  \dot z_i = \sum_j \frac{e^{\langle Qe^{tV}z_i, Ke^{tV}z_j\rangle}}
+           {\sum_k e^{\langle Qe^{tV}z_i, Ke^{tV}z_k\rangle}}\, V(z_j-z_i). \quad (8)
+
+Numerics.  In (8) the logits grow like :math:`e^{2t\,\mathrm{Re}\,\lambda_{\max}(V)}`;
+computed naively they overflow float64 near :math:`t = 709/(2\lambda_{\max})`
+(t ~ 355 for V = I) and the softmax returns NaN.  Here the growth is factored out
+exactly: :math:`e^{tV} = e^{ct}E(t)` with :math:`c=\max\mathrm{Re}\,\lambda(V)`, so the
+logits are :math:`\beta(t)\,\langle QE z_i, KE z_j\rangle` with an inverse temperature
+:math:`\beta = e^{2ct}` carried as its logarithm.  The softmax subtracts the row
+maximum before multiplying by :math:`\beta`, which is then finite for every t; once
+:math:`\beta` exceeds :math:`e^{690}` the weights equal their hard-max limit (uniform
+over the row's arg-max set) to float64 resolution, and that is what is returned.
+
+Shapes.  Tokens are ``(n, d)`` or a batch ``(B, n, d)``; each of Q, K, V is ``(d, d)``
+or a batch ``(B, d, d)``.  Batches broadcast against each other.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import scipy.linalg
+
+from ._validation import as_finite_array, as_square_matrix, as_tokens, positive_int, positive_scalar
+
+__all__ = [
+    "LOG_BETA_HARDMAX",
+    "ScaledExponential",
+    "Trajectory",
+    "attention_average",
+    "attention_matrix",
+    "rescaled_velocity",
+    "simulate",
+    "velocity",
+]
+
+#: Above this log inverse temperature the softmax is replaced by its hard-max limit.
+#: e^690 ~ 1e299: any logit gap larger than 1e-297 then has weight below e^-100, so the
+#: two agree to float64 resolution, and the product beta * gap can no longer overflow.
+LOG_BETA_HARDMAX = 690.0
+
+
+# --------------------------------------------------------------------------------------
+# softmax that never overflows
+# --------------------------------------------------------------------------------------
+def _attention_weights(queries: np.ndarray, keys: np.ndarray, log_beta) -> np.ndarray:
+    r"""Unnormalised weights :math:`w_{ij} = e^{\beta(\langle q_i,k_j\rangle - \max_k\langle q_i,k_k\rangle)}`.
+
+    Entries lie in [0, 1] and every row holds at least one 1, so row sums are >= 1.
+    """
+    logits = queries @ np.swapaxes(keys, -1, -2)
+    logits -= logits.max(axis=-1, keepdims=True)
+    beta = np.exp(np.minimum(np.asarray(log_beta, dtype=float), LOG_BETA_HARDMAX))
+    with np.errstate(over="ignore", under="ignore"):
+        # beta * (gap <= 0) may overflow to -inf, whose exp is the hard-max value 0.
+        logits *= beta[..., None, None] if np.ndim(beta) else beta
+        np.exp(logits, out=logits)
+    return logits
+
+
+def attention_average(queries, keys, values, log_beta=0.0) -> np.ndarray:
+    r"""Attention-weighted average :math:`\sum_j P_{ij} v_j` with
+    :math:`P_{ij} = \mathrm{softmax}_j\big(e^{\text{log\_beta}}\langle q_i, k_j\rangle\big)`.
+
+    This is eq. (7) with logits written as an inverse temperature times moderate
+    numbers.  ``log_beta`` may be any real number (or +inf for the hard-max limit).
+    Shapes: queries, keys ``(..., n, p)``; values ``(..., n, d)``; log_beta scalar or ``(...,)``.
+    """
+    weights = _attention_weights(queries, keys, log_beta)
+    return (weights @ values) / weights.sum(axis=-1, keepdims=True)
+
+
+def attention_matrix(x, Q, K, *, t: float = 0.0, V=None) -> np.ndarray:
+    r"""The attention matrix P(t) of eq. (7), rows summing to one.
+
+    With ``V`` given, ``x`` are rescaled tokens z and the logits are
+    :math:`\langle Qe^{tV}z_i, Ke^{tV}z_j\rangle` as in (8); otherwise
+    :math:`\langle Qx_i, Kx_j\rangle` as in (2).  Stays finite for every t.
+    """
+    x = as_tokens(x, "x")
+    d = x.shape[-1]
+    Q = as_square_matrix(Q, "Q", d)
+    K = as_square_matrix(K, "K", d)
+    if V is None:
+        queries, keys, log_beta = _normalised_queries_keys(x, Q, K)
+    else:
+        V = as_square_matrix(V, "V", d)
+        prop = ScaledExponential(V)
+        E, log_scale = prop(float(t))
+        queries, keys = x @ np.swapaxes(Q @ E, -1, -2), x @ np.swapaxes(K @ E, -1, -2)
+        log_beta = 2.0 * log_scale
+    w = _attention_weights(queries, keys, log_beta)
+    return w / w.sum(axis=-1, keepdims=True)
+
+
+# --------------------------------------------------------------------------------------
+# e^{tV} with its exponential growth factored out
+# --------------------------------------------------------------------------------------
+class ScaledExponential:
+    r"""The matrix exponential written as :math:`e^{tV} = e^{c\,t}\,E(t)`.
+
+    :math:`c = \max \mathrm{Re}\,\lambda(V)`, so :math:`E(t)` grows at most polynomially
+    (it is bounded when V is diagonalisable).  ``prop(t)`` returns ``(E(t), c*t)``.
+
+    When the eigenvector matrix of V is well conditioned,
+    :math:`E(t) = P\,\mathrm{diag}(e^{t(\lambda-c)})P^{-1}` is evaluated directly (cheap
+    for every t); otherwise (defective or nearly defective V) it falls back to
+    ``scipy.linalg.expm(t (V - c I))``.  V may be ``(d, d)`` or ``(B, d, d)``.
+    """
+
+    #: eigenvector matrices with a larger condition number use the expm fallback
+    MAX_EIGVEC_COND = 1e8
+
+    def __init__(self, V):
+        V = np.asarray(V, dtype=float)
+        self._batched = V.ndim == 3
+        Vb = V if self._batched else V[None]
+        w, P = np.linalg.eig(Vb)
+        self.growth_rate = w.real.max(axis=-1)  # c, shape (B,)
+        self._shifted_eigs = w - self.growth_rate[:, None]
+        cond = np.linalg.cond(P)
+        self.uses_eigendecomposition = bool(np.all(np.isfinite(cond)) and np.all(cond < self.MAX_EIGVEC_COND))
+        if self.uses_eigendecomposition:
+            self._P = P
+            self._Pinv = np.linalg.inv(P)
+            self._real = bool(np.all(np.isreal(w)))
+            if self._real:
+                self._P, self._Pinv = self._P.real, self._Pinv.real
+                self._shifted_eigs = self._shifted_eigs.real
+        else:
+            d = Vb.shape[-1]
+            self._shifted = Vb - self.growth_rate[:, None, None] * np.eye(d)
+
+    def __call__(self, t: float) -> tuple[np.ndarray, np.ndarray]:
+        if self.uses_eigendecomposition:
+            E = (self._P * np.exp(t * self._shifted_eigs)[:, None, :]) @ self._Pinv
+            if not self._real:
+                E = E.real
+        else:
+            E = scipy.linalg.expm(t * self._shifted)
+        log_scale = self.growth_rate * t
+        if not self._batched:
+            return E[0], log_scale[0]
+        return E, log_scale
+
+    def expm(self, t: float) -> np.ndarray:
+        """:math:`e^{tV}` itself (may overflow for large t; for checks and plots)."""
+        E, log_scale = self(t)
+        return np.exp(log_scale)[..., None, None] * E if self._batched else math.exp(log_scale) * E
+
+
+# --------------------------------------------------------------------------------------
+# velocity fields
+# --------------------------------------------------------------------------------------
+def _normalised_queries_keys(x, Q, K):
+    """Queries and keys of eq. (2) divided by the token scale s, and log beta = 2 log s."""
+    scale = np.abs(x).max(axis=(-2, -1))
+    scale = np.where(scale > 0, scale, 1.0)
+    xs = x / scale[..., None, None]
+    return xs @ np.swapaxes(Q, -1, -2), xs @ np.swapaxes(K, -1, -2), 2.0 * np.log(scale)
+
+
+def _velocity(x, Q, K, V):
+    queries, keys, log_beta = _normalised_queries_keys(x, Q, K)
+    return attention_average(queries, keys, x, log_beta) @ np.swapaxes(V, -1, -2)
+
+
+def _rescaled_velocity(z, E, log_scale, Q, K, V):
+    queries = z @ np.swapaxes(Q @ E, -1, -2)
+    keys = z @ np.swapaxes(K @ E, -1, -2)
+    mean_field = attention_average(queries, keys, z, 2.0 * log_scale)
+    return (mean_field - z) @ np.swapaxes(V, -1, -2)
+
+
+def velocity(x, Q, K, V) -> np.ndarray:
+    r"""Right-hand side of eq. (2): :math:`\dot x_i = \sum_j P_{ij} V x_j`."""
+    x = as_tokens(x, "x")
+    d = x.shape[-1]
+    return _velocity(x, *(as_square_matrix(M, name, d) for M, name in ((Q, "Q"), (K, "K"), (V, "V"))))
+
+
+def rescaled_velocity(z, t: float, Q, K, V) -> np.ndarray:
+    r"""Right-hand side of eq. (8): :math:`\dot z_i = \sum_j P_{ij}(t) V (z_j - z_i)`,
+    with logits :math:`\langle Qe^{tV}z_i, Ke^{tV}z_j\rangle`.  Finite for every t."""
+    z = as_tokens(z, "z")
+    d = z.shape[-1]
+    Q, K, V = (as_square_matrix(M, name, d) for M, name in ((Q, "Q"), (K, "K"), (V, "V")))
+    if not math.isfinite(float(t)):
+        raise ValueError(f"t must be a finite number, got {t!r}")
+    E, log_scale = ScaledExponential(V)(float(t))
+    return _rescaled_velocity(z, E, log_scale, Q, K, V)
+
+
+class _Field:
+    """The velocity of (2) or (8) as a function of (t, y), caching e^{tV} by time."""
+
+    def __init__(self, Q, K, V, rescaled: bool):
+        self.Q, self.K, self.V = Q, K, V
+        self.rescaled = rescaled
+        self.nfev = 0
+        self._prop = ScaledExponential(V) if rescaled else None
+        self._cache: dict[float, tuple] = {}
+
+    def __call__(self, t: float, y: np.ndarray) -> np.ndarray:
+        self.nfev += 1
+        if not self.rescaled:
+            return _velocity(y, self.Q, self.K, self.V)
+        hit = self._cache.get(t)
+        if hit is None:
+            if len(self._cache) > 8:
+                self._cache.clear()
+            hit = self._cache[t] = self._prop(t)
+        return _rescaled_velocity(y, hit[0], hit[1], self.Q, self.K, self.V)
+
+
+# --------------------------------------------------------------------------------------
+# integrators
+# --------------------------------------------------------------------------------------
+@dataclass
+class Trajectory:
+    """Result of :func:`simulate`.
+
+    ``t`` has shape (m,) with ``t[0] == 0``; ``states`` has shape (m, n, d), or
+    (B, m, n, d) when the initial tokens or a parameter matrix were batched.
+    ``stopped_early`` is true when ``stop_when`` ended the run before ``t_max``.
+    """
+
+    t: np.ndarray
+    states: np.ndarray
+    rescaled: bool
+    method: str
+    n_steps: int
+    n_rejected: int = 0
+    nfev: int = 0
+    stopped_early: bool = False
+    info: dict = field(default_factory=dict)
+
+    @property
+    def final(self) -> np.ndarray:
+        """The last saved state, (n, d) or (B, n, d)."""
+        return self.states[..., -1, :, :]
+
+
+def _progress_bar(enabled: bool, t_max: float):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=t_max, unit="t", desc="simulate", leave=False)
+
+
+def _rk4(field, y, t_max, dt, save_every, stop_when, progress, unbatch):
+    n_steps = max(1, int(round(t_max / dt)))
+    times, states = [0.0], [y.copy()]
+    bar = _progress_bar(progress, n_steps * dt)
+    stopped = False
+    half = 0.5 * dt
+    for k in range(n_steps):
+        t = k * dt
+        k1 = field(t, y)
+        k2 = field(t + half, y + half * k1)
+        k3 = field(t + half, y + half * k2)
+        k4 = field(t + dt, y + dt * k3)
+        y = y + (dt / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+        t_new = (k + 1) * dt
+        if bar is not None and (k % 100 == 99 or k + 1 == n_steps):
+            bar.update(t_new - bar.n)
+        last = k + 1 == n_steps
+        stopped = stop_when is not None and bool(stop_when(t_new, unbatch(y)))
+        if (k + 1) % save_every == 0 or last or stopped:
+            times.append(t_new)
+            states.append(y.copy())
+        if stopped:
+            break
+    if bar is not None:
+        bar.close()
+    return np.array(times), states, k + 1, 0, stopped
+
+
+# Dormand-Prince 5(4) tableau (Dormand & Prince 1980); the 5th-order solution is propagated.
+_DP_C = np.array([0.0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0, 1.0])
+_DP_A = [
+    [],
+    [1 / 5],
+    [3 / 40, 9 / 40],
+    [44 / 45, -56 / 15, 32 / 9],
+    [19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729],
+    [9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656],
+    [35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84],
+]
+# difference between the 5th- and 4th-order weights: the local error estimate
+_DP_E = np.array([71 / 57600, 0.0, -71 / 16695, 71 / 1920, -17253 / 339200, 22 / 525, -1 / 40])
+
+
+def _hermite(t0, y0, f0, t1, y1, f1, tau):
+    """Cubic Hermite interpolant through (t0, y0, f0) and (t1, y1, f1), evaluated at tau."""
+    h = t1 - t0
+    s = (tau - t0) / h
+    s2, s3 = s * s, s * s * s
+    return (2 * s3 - 3 * s2 + 1) * y0 + (s3 - 2 * s2 + s) * h * f0 + (3 * s2 - 2 * s3) * y1 + (s3 - s2) * h * f1
+
+
+def _dopri5(field, y, t_max, h0, t_eval, rtol, atol, max_step, stop_when, progress, unbatch):
+    """Adaptive Dormand-Prince 5(4) with dense output by cubic Hermite interpolation."""
+    t = 0.0
+    f = field(t, y)
+    h = min(h0, max_step, t_max)
+    times, states = [], []
+    next_out = 0
+    while next_out < len(t_eval) and t_eval[next_out] <= 0.0:
+        times.append(float(t_eval[next_out]))
+        states.append(y.copy())
+        next_out += 1
+    n_steps = n_rejected = 0
+    bar = _progress_bar(progress, t_max)
+    stopped = False
+    while t < t_max and not stopped:
+        h = min(h, max_step, t_max - t)
+        k = [f]
+        for i in range(1, 7):
+            yi = y + h * sum(a * kj for a, kj in zip(_DP_A[i], k) if a != 0.0)
+            k.append(field(t + _DP_C[i] * h, yi))
+        y_new = yi  # the 7th stage point is the 5th-order solution (FSAL)
+        err_vec = h * sum(e * kj for e, kj in zip(_DP_E, k) if e != 0.0)
+        scale = atol + rtol * np.maximum(np.abs(y), np.abs(y_new))
+        ratio = err_vec / scale
+        # RMS over each trajectory's tokens, worst trajectory of the batch
+        err = float(np.sqrt(np.mean(ratio * ratio, axis=(-2, -1))).max())
+        if not np.isfinite(err):
+            raise FloatingPointError(f"non-finite state at t = {t:.6g}; the dynamics blew up")
+        if err <= 1.0:
+            t_new = t + h
+            if t_max - t_new < 1e-12 * max(1.0, t_max):
+                t_new = t_max
+            f_new = k[6]
+            while next_out < len(t_eval) and t_eval[next_out] <= t_new:
+                tau = float(t_eval[next_out])
+                states.append(y_new.copy() if tau == t_new else _hermite(t, y, f, t_new, y_new, f_new, tau))
+                times.append(tau)
+                next_out += 1
+            t, y, f = t_new, y_new, f_new
+            n_steps += 1
+            if bar is not None:
+                bar.update(t - bar.n)
+            if stop_when is not None and bool(stop_when(t, unbatch(y))):
+                stopped = t < t_max
+                if stopped and (not times or times[-1] < t):
+                    times.append(t)
+                    states.append(y.copy())
+        else:
+            n_rejected += 1
+        # standard step-size controller with safety factor 0.9 and growth in [0.2, 5]
+        factor = 5.0 if err == 0.0 else min(5.0, max(0.2, 0.9 * err ** -0.2))
+        h = h * factor
+        if h < 1e-14 * max(1.0, t):
+            raise FloatingPointError(f"step size underflow at t = {t:.6g}")
+    if bar is not None:
+        bar.close()
+    return np.array(times), states, n_steps, n_rejected, stopped
+
+
+def simulate(
+    x0,
+    Q,
+    K,
+    V,
+    t_max: float,
+    dt: float = 0.1,
+    rescaled: bool = True,
+    *,
+    method: str = "rk4",
+    save_every: int = 1,
+    t_eval=None,
+    rtol: float = 1e-7,
+    atol: float = 1e-10,
+    max_step: float | None = None,
+    stop_when: Callable[[float, np.ndarray], bool] | None = None,
+    progress: bool = False,
+) -> Trajectory:
+    r"""Integrate the token dynamics (8) (``rescaled=True``, states are z) or (2) (states are x).
+
+    Parameters
+    ----------
+    x0 : (n, d) or (B, n, d)
+        Initial tokens; z(0) = x(0).
+    Q, K, V : (d, d) or (B, d, d)
+        Query, key and value matrices; a leading batch axis runs several parameter
+        sets at once (broadcast against the batch of ``x0``).
+    t_max : float > 0
+        Final time (number of layers in the continuous-depth picture).
+    dt : float > 0
+        RK4 step (the paper uses 0.1); for ``method="dopri5"`` the spacing of the
+        default output grid and the first trial step.
+    method : "rk4" | "dopri5"
+        ``"rk4"``: classical fourth-order Runge-Kutta with the attention recomputed at
+        each of the four stages; the grid is t_k = k dt, k = 0..round(t_max/dt), so the
+        last time is within dt/2 of t_max.  ``"dopri5"``: adaptive Dormand-Prince 5(4)
+        with error control (``rtol``, ``atol``), far fewer steps on long horizons
+        where tokens sit in clusters; output at ``t_eval`` (default: the rk4 grid
+        thinned by ``save_every``, ending at t_max) by cubic Hermite interpolation.
+    save_every : int >= 1
+        Keep every ``save_every``-th grid point (the last one is always kept).
+    stop_when : callable(t, states) -> bool, optional
+        Checked after every (accepted) step with states shaped like one output
+        frame; returning True ends the run there (``stopped_early`` is then set).
+    progress : bool
+        Show a tqdm bar over simulated time.
+
+    Returns
+    -------
+    Trajectory with ``t`` (m,) and ``states`` (m, n, d) or (B, m, n, d).
+    """
+    x0 = as_tokens(x0, "x0")
+    d = x0.shape[-1]
+    Q = as_square_matrix(Q, "Q", d)
+    K = as_square_matrix(K, "K", d)
+    V = as_square_matrix(V, "V", d)
+    t_max = positive_scalar(t_max, "t_max")
+    dt = positive_scalar(dt, "dt")
+    save_every = positive_int(save_every, "save_every")
+    if method not in ("rk4", "dopri5"):
+        raise ValueError(f"method must be 'rk4' or 'dopri5', got {method!r}")
+    batch_sizes = {a.shape[0] for a in (x0, Q, K, V) if a.ndim == 3}
+    if len(batch_sizes) > 1:
+        raise ValueError(
+            "the leading batch axes of x0, Q, K, V must agree, got sizes "
+            + ", ".join(f"{name}: {a.shape[0]}" for name, a in zip("x0 Q K V".split(), (x0, Q, K, V)) if a.ndim == 3)
+        )
+    batched = bool(batch_sizes)
+    B = batch_sizes.pop() if batched else 1
+    y0 = np.broadcast_to(x0 if x0.ndim == 3 else x0[None], (B,) + x0.shape[-2:]).copy()
+    Qb, Kb, Vb = (M if M.ndim == 3 else M[None] for M in (Q, K, V))
+    field_ = _Field(Qb, Kb, Vb, rescaled)
+    unbatch = (lambda y: y) if batched else (lambda y: y[0])
+
+    if method == "rk4":
+        if t_eval is not None:
+            raise ValueError("t_eval is only supported with method='dopri5'; use save_every with 'rk4'")
+        times, states, n_steps, n_rej, stopped = _rk4(field_, y0, t_max, dt, save_every, stop_when, progress, unbatch)
+    else:
+        if t_eval is None:
+            n_grid = max(1, int(round(t_max / dt)))
+            idx = np.arange(0, n_grid + 1, save_every)
+            t_eval = idx * dt
+            if idx[-1] != n_grid:
+                t_eval = np.append(t_eval, n_grid * dt)
+            t_eval[-1] = t_max
+        else:
+            t_eval = as_finite_array(t_eval, "t_eval")
+            if t_eval.ndim != 1 or t_eval.size == 0 or np.any(np.diff(t_eval) <= 0):
+                raise ValueError("t_eval must be a non-empty increasing 1-D array of times")
+            if t_eval[0] < 0 or t_eval[-1] > t_max:
+                raise ValueError(f"t_eval must lie in [0, t_max] = [0, {t_max}]")
+        rtol = positive_scalar(rtol, "rtol")
+        atol = positive_scalar(atol, "atol")
+        max_step = t_max if max_step is None else positive_scalar(max_step, "max_step")
+        times, states, n_steps, n_rej, stopped = _dopri5(
+            field_, y0, t_max, min(dt, max_step), t_eval, rtol, atol, max_step, stop_when, progress, unbatch
+        )
+    arr = np.stack(states, axis=1)  # (B, m, n, d)
+    if not np.all(np.isfinite(arr)):
+        raise FloatingPointError(
+            "the states left the float64 range; with rescaled=False the tokens grow like e^{tV}, "
+            "use rescaled=True for long horizons"
+        )
+    return Trajectory(
+        t=times,
+        states=arr if batched else arr[0],
+        rescaled=rescaled,
+        method=method,
+        n_steps=n_steps,
+        n_rejected=n_rej,
+        nfev=field_.nfev,
+        stopped_early=stopped,
+    )

@@ -1,0 +1,152 @@
+r"""Empirical measures, Wasserstein distances and clusters of token configurations.
+
+A configuration :math:`(z_1,\dots,z_n)` is identified with its empirical measure
+:math:`\mu = \frac1n\sum_i \delta_{z_i}` (eq. (9)).  Distances between configurations
+are the quadratic Wasserstein distance of App. A, eq. (40) with p = 2,
+
+.. math:: W_2(\mu,\nu)^2 = \min_{\pi\in\Pi(\mu,\nu)} \sum_{i,j}\pi_{ij}\,\|x_i-y_j\|^2,
+
+solved exactly as a linear program (``ot.emd2`` from POT).  Clusters are the distinct
+limit points of the rescaled dynamics (Assumption 5.1); :math:`S_\delta(t)` of eq. (25)
+is the set of tokens within :math:`\delta` of them, and the times :math:`T_\delta` and
+:math:`T^*(\delta)` (eq. (28) and App. G.2.1) are read off a trajectory.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import ot
+from scipy.cluster.hierarchy import fcluster, linkage
+
+from ._validation import as_finite_array, as_tokens, positive_scalar
+
+__all__ = [
+    "cluster_centers",
+    "clustering_time",
+    "delta_clustered_set",
+    "distance_to_clusters",
+    "exit_time",
+    "wasserstein2",
+    "wasserstein2_path",
+]
+
+
+def _weights(w, n: int, name: str) -> np.ndarray:
+    if w is None:
+        return np.full(n, 1.0 / n)
+    w = as_finite_array(w, name)
+    if w.shape != (n,) or np.any(w < 0) or not np.isclose(w.sum(), 1.0):
+        raise ValueError(f"{name} must be {n} nonnegative weights summing to 1, got shape {w.shape}")
+    return w
+
+
+def wasserstein2(X, Y, a=None, b=None) -> float:
+    r"""Exact :math:`W_2` between :math:`\sum_i a_i\delta_{x_i}` and :math:`\sum_j b_j\delta_{y_j}`.
+
+    ``X`` is (n, d), ``Y`` is (m, d); the weights default to uniform (empirical
+    measures, eq. (9)).  The optimal plan is found by the network simplex
+    (``ot.emd2``) on the squared Euclidean cost, eq. (40) with p = 2.
+    """
+    X = as_tokens(X, "X", allow_batch=False)
+    Y = as_tokens(Y, "Y", allow_batch=False)
+    if X.shape[1] != Y.shape[1]:
+        raise ValueError(f"X and Y must have the same dimension d, got {X.shape[1]} and {Y.shape[1]}")
+    a = _weights(a, X.shape[0], "a")
+    b = _weights(b, Y.shape[0], "b")
+    cost = ot.dist(X, Y, metric="sqeuclidean")
+    w2_squared = float(ot.emd2(a, b, cost, numItermax=1_000_000))
+    return float(np.sqrt(max(w2_squared, 0.0)))
+
+
+def wasserstein2_path(states_a, states_b) -> np.ndarray:
+    """:math:`W_2(\\mu_t, \\nu_t)` along two trajectories sampled at the same times.
+
+    ``states_a`` and ``states_b`` are (m, n, d); returns an array of shape (m,).
+    """
+    A = as_finite_array(states_a, "states_a")
+    B = as_finite_array(states_b, "states_b")
+    if A.ndim != 3 or A.shape != B.shape:
+        raise ValueError(f"states_a and states_b must both be (m, n, d) arrays of one shape, got {A.shape} and {B.shape}")
+    return np.array([wasserstein2(x, y) for x, y in zip(A, B)])
+
+
+def cluster_centers(points, tol: float = 1e-3, *, return_labels: bool = False):
+    """Distinct points of a configuration, merging points closer than ``tol``.
+
+    Single-linkage grouping: two tokens share a cluster when a chain of tokens joins
+    them with every link shorter than ``tol``.  Returns the cluster means, (k, d),
+    sorted lexicographically so that the output is reproducible; with
+    ``return_labels`` also the cluster index of every token, (n,).
+    """
+    Z = as_tokens(points, "points", allow_batch=False)
+    tol = positive_scalar(tol, "tol")
+    if Z.shape[0] == 1:
+        labels = np.zeros(1, dtype=int)
+    else:
+        labels = fcluster(linkage(Z, method="single"), t=tol, criterion="distance") - 1
+    centers = np.array([Z[labels == k].mean(axis=0) for k in range(labels.max() + 1)])
+    order = np.lexsort(centers.T[::-1])
+    centers = centers[order]
+    relabel = np.empty_like(order)
+    relabel[order] = np.arange(order.size)
+    return (centers, relabel[labels]) if return_labels else centers
+
+
+def distance_to_clusters(states, centers) -> np.ndarray:
+    r""":math:`\mathrm{dist}(z_i, \{c_1,\dots,c_k\})` for every token.
+
+    ``states`` is (..., n, d) (one configuration or a whole trajectory), ``centers``
+    is (k, d); returns (..., n).
+    """
+    Z = as_finite_array(states, "states")
+    C = as_tokens(centers, "centers", allow_batch=False)
+    if Z.ndim < 2 or Z.shape[-1] != C.shape[1]:
+        raise ValueError(f"states must be (..., n, d) with d = {C.shape[1]} as in centers, got shape {Z.shape}")
+    diff = Z[..., :, None, :] - C
+    return np.sqrt(np.einsum("...kd,...kd->...k", diff, diff)).min(axis=-1)
+
+
+def delta_clustered_set(states, centers, delta: float) -> np.ndarray:
+    r"""The set :math:`S_\delta` of eq. (25): indices i with :math:`\mathrm{dist}(z_i, C) \le \delta`.
+
+    ``states`` is one configuration (n, d); returns the sorted indices.
+    """
+    Z = as_tokens(states, "states", allow_batch=False)
+    delta = positive_scalar(delta, "delta")
+    return np.flatnonzero(distance_to_clusters(Z, centers) <= delta)
+
+
+def _check_path(t, states, centers):
+    t = as_finite_array(t, "t")
+    dist = distance_to_clusters(states, centers)
+    if dist.ndim != 2 or t.shape != dist.shape[:1]:
+        raise ValueError(f"t must be (m,) and states (m, n, d) with the same m, got {t.shape} and {np.shape(states)}")
+    return t, dist.max(axis=1)
+
+
+def clustering_time(t, states, centers, delta: float) -> float:
+    r"""Sampled :math:`T_\delta`: the first sampled time from which every token stays
+    within :math:`\delta` of the clusters up to the end of the trajectory
+    (:math:`S_\delta(s) = \{1..n\}` for all later samples s, Thm 5.4).
+
+    Returns ``inf`` if the last sample is not yet :math:`\delta`-clustered.
+    """
+    t, worst = _check_path(t, states, centers)
+    delta = positive_scalar(delta, "delta")
+    outside = np.flatnonzero(worst > delta)
+    if outside.size == 0:
+        return float(t[0])
+    if outside[-1] == t.size - 1:
+        return float("inf")
+    return float(t[outside[-1] + 1])
+
+
+def exit_time(t, states, centers, delta: float, after: float = 0.0) -> float:
+    r"""Sampled exit time :math:`T^*(\delta)` (eq. (28), App. G.2.1): the first sampled
+    time :math:`\ge` ``after`` at which some token is farther than :math:`\delta`
+    from the clusters.  Returns ``inf`` if that never happens on the trajectory.
+    """
+    t, worst = _check_path(t, states, centers)
+    delta = positive_scalar(delta, "delta")
+    hits = np.flatnonzero((t >= after) & (worst > delta))
+    return float(t[hits[0]]) if hits.size else float("inf")
