@@ -25,6 +25,7 @@ fingerprint: $(STAMP)
 
 book: fingerprint
 	$(VENV)/bin/jupyter-book build . --path-output . -n -W --keep-going
+	$(PY) -m lora_clusters.bookcache prune
 	@echo "site: _build/html/index.html"
 
 test: $(STAMP)

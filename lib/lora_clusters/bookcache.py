@@ -1,0 +1,94 @@
+"""Checks and housekeeping of the committed jupyter-cache execution cache.
+
+``python -m lora_clusters.bookcache status`` lists each chapter and whether the cache
+holds outputs for its current code; ``prune`` deletes records that no chapter matches
+any more (old versions), so the committed cache does not grow with every edit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def chapter_paths(root: Path = ROOT) -> list[Path]:
+    """Chapters listed in ``_toc.yml`` that are notebooks (have a kernelspec)."""
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    files = [toc["root"]]
+
+    def walk(entries):
+        for entry in entries or []:
+            if "file" in entry:
+                files.append(entry["file"])
+            walk(entry.get("sections"))
+            for part in entry.get("chapters", []) if "chapters" in entry else []:
+                files.append(part["file"])
+
+    walk(toc.get("chapters"))
+    for part in toc.get("parts", []):
+        walk(part.get("chapters"))
+    paths = [root / f"{f}.md" for f in files]
+    return [p for p in paths if p.exists() and "kernelspec:" in p.read_text().split("\n---", 1)[0]]
+
+
+def read_chapter(path: Path):
+    """The notebook myst-nb builds from a chapter (the form jupyter-cache hashes)."""
+    from myst_nb.core.read import read_myst_markdown_notebook
+    from myst_parser.config.main import MdParserConfig
+
+    return read_myst_markdown_notebook(path.read_text(), MdParserConfig(), path=str(path))
+
+
+def cache_dir(root: Path = ROOT) -> Path:
+    config = yaml.safe_load((root / "_config.yml").read_text())
+    return root / config["execute"]["cache"]
+
+
+def status(root: Path = ROOT) -> dict[Path, int | None]:
+    """For each chapter, the id of the cache record matching its current code, or None."""
+    from jupyter_cache import get_cache
+
+    cache = get_cache(cache_dir(root))
+    result = {}
+    for path in chapter_paths(root):
+        try:
+            result[path] = cache.match_cache_notebook(read_chapter(path)).pk
+        except KeyError:
+            result[path] = None
+    return result
+
+
+def prune(root: Path = ROOT) -> list[int]:
+    """Remove cache records that match no current chapter; returns their ids."""
+    from jupyter_cache import get_cache
+
+    keep = {pk for pk in status(root).values() if pk is not None}
+    cache = get_cache(cache_dir(root))
+    removed = [r.pk for r in cache.list_cache_records() if r.pk not in keep]
+    for pk in removed:
+        cache.remove_cache(pk)
+    return removed
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["status", "prune"])
+    args = parser.parse_args(argv)
+    if args.command == "prune":
+        for pk in prune():
+            print(f"removed stale cache record {pk}")
+        return 0
+    missing = 0
+    for path, pk in status().items():
+        print(f"{path.relative_to(ROOT)}: {'cached (record %d)' % pk if pk else 'NOT CACHED'}")
+        missing += pk is None
+    return 1 if missing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
