@@ -53,7 +53,10 @@ def wasserstein2(X, Y, a=None, b=None) -> float:
         raise ValueError(f"X and Y must have the same dimension d, got {X.shape[1]} and {Y.shape[1]}")
     a = _weights(a, X.shape[0], "a")
     b = _weights(b, Y.shape[0], "b")
-    cost = ot.dist(X, Y, metric="sqeuclidean")
+    # squared distances from differences, not |x|^2 + |y|^2 - 2<x, y>: that expansion
+    # loses all digits for nearby points (W2 of a permutation came out 1e-8, not 0)
+    diff = X[:, None, :] - Y[None, :, :]
+    cost = np.einsum("ijk,ijk->ij", diff, diff)
     w2_squared = float(ot.emd2(a, b, cost, numItermax=1_000_000))
     return float(np.sqrt(max(w2_squared, 0.0)))
 

@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+from scipy.optimize import linear_sum_assignment
+
+from lora_clusters import measures
+
+
+def test_w2_one_dimension_is_sorted_pairs(rng):
+    for n in (1, 7, 40):
+        a, b = rng.normal(size=(n, 1)), rng.standard_exponential(size=(n, 1)) - 0.5
+        expected = np.sqrt(np.mean((np.sort(a[:, 0]) - np.sort(b[:, 0])) ** 2))
+        assert np.isclose(measures.wasserstein2(a, b), expected, rtol=1e-10)
+
+
+def test_w2_equal_size_clouds_is_optimal_assignment(rng):
+    for d in (2, 5):
+        X, Y = rng.normal(size=(30, d)), rng.normal(loc=0.5, size=(30, d))
+        cost = ((X[:, None] - Y[None]) ** 2).sum(-1)
+        rows, cols = linear_sum_assignment(cost)
+        assert np.isclose(measures.wasserstein2(X, Y), np.sqrt(cost[rows, cols].mean()), rtol=1e-10)
+
+
+def test_w2_translation_permutation_and_unequal_sizes(rng):
+    X = rng.normal(size=(25, 3))
+    shift = np.array([0.3, -0.4, 1.2])
+    assert np.isclose(measures.wasserstein2(X, X + shift), np.linalg.norm(shift))
+    assert measures.wasserstein2(X, X[rng.permutation(25)]) < 1e-12
+    # a single point against a cloud: W2^2 = mean squared distance to that point
+    assert np.isclose(measures.wasserstein2(X, np.zeros((1, 3))), np.sqrt((X**2).sum(1).mean()))
+    path = measures.wasserstein2_path(np.stack([X, X]), np.stack([X, X + shift]))
+    np.testing.assert_allclose(path, [0.0, np.linalg.norm(shift)], atol=1e-12)
+
+
+def test_clusters_s_delta_and_times():
+    centers = np.array([[0.0, 0.0], [3.0, 0.0]])
+    pts = np.array([[0.0, 0.0005], [0.0004, 0.0], [3.0, 0.0], [3.0002, 0.0]])
+    found, labels = measures.cluster_centers(pts, tol=1e-2, return_labels=True)
+    np.testing.assert_allclose(found, [[0.0002, 0.00025], [3.0001, 0.0]])
+    assert list(labels) == [0, 0, 1, 1]
+    far = np.array([[0.0, 0.05], [1.5, 0.0], [3.2, 0.0]])
+    np.testing.assert_array_equal(measures.delta_clustered_set(far, centers, 0.1), [0])
+    np.testing.assert_array_equal(measures.delta_clustered_set(far, centers, 0.25), [0, 2])
+    # a path that clusters at t = 2, stays until t = 5, leaves at t = 6
+    t = np.arange(8.0)
+    offsets = np.array([1.0, 0.5, 0.05, 0.04, 0.03, 0.02, 0.5, 0.9])
+    states = centers[None] + offsets[:, None, None] * np.array([0.0, 1.0])
+    assert measures.clustering_time(t[:6], states[:6], centers, 0.1) == 2.0
+    assert measures.clustering_time(t, states, centers, 0.1) == np.inf
+    assert measures.exit_time(t, states, centers, 0.1, after=2.0) == 6.0
+    assert measures.exit_time(t[:6], states[:6], centers, 0.1, after=2.0) == np.inf
+
+
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda: measures.wasserstein2(np.ones((3, 2)), np.ones((3, 3))), "dimension"),
+        (lambda: measures.wasserstein2(np.ones(3), np.ones((3, 1))), "X"),
+        (lambda: measures.wasserstein2(np.ones((3, 2)), np.full((3, 2), np.nan)), "Y"),
+        (lambda: measures.wasserstein2(np.ones((3, 2)), np.ones((3, 2)), a=[0.5, 0.5]), "a"),
+        (lambda: measures.cluster_centers(np.ones((3, 2)), tol=0), "tol"),
+        (lambda: measures.delta_clustered_set(np.ones((3, 2)), np.ones((1, 2)), -1), "delta"),
+        (lambda: measures.distance_to_clusters(np.ones((3, 2)), np.ones((1, 3))), "states"),
+    ],
+)
+def test_bad_input_raises_clear_error(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()
