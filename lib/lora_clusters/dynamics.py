@@ -79,7 +79,10 @@ def attention_average(queries, keys, values, log_beta=0.0) -> np.ndarray:
     Shapes: queries, keys ``(..., n, p)``; values ``(..., n, d)``; log_beta scalar or ``(...,)``.
     """
     weights = _attention_weights(queries, keys, log_beta)
-    return (weights @ values) / weights.sum(axis=-1, keepdims=True)
+    # one product gives numerator and row sums: values extended by a column of ones
+    ones = np.ones(values.shape[:-1] + (1,))
+    both = weights @ np.concatenate([values, ones], axis=-1)
+    return both[..., :-1] / both[..., -1:]
 
 
 def attention_matrix(x, Q, K, *, t: float = 0.0, V=None) -> np.ndarray:
@@ -178,9 +181,9 @@ def _velocity(x, Q, K, V):
 
 
 def _rescaled_velocity(z, E, log_scale, Q, K, V):
-    queries = z @ np.swapaxes(Q @ E, -1, -2)
-    keys = z @ np.swapaxes(K @ E, -1, -2)
-    mean_field = attention_average(queries, keys, z, 2.0 * log_scale)
+    # logits z_i^T M z_j with M = (QE)^T (KE): one small product instead of two
+    bilinear = np.swapaxes(Q @ E, -1, -2) @ (K @ E)
+    mean_field = attention_average(z @ bilinear, z, z, 2.0 * log_scale)
     return (mean_field - z) @ np.swapaxes(V, -1, -2)
 
 
@@ -258,7 +261,7 @@ def _progress_bar(enabled: bool, t_max: float):
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=t_max, unit="t", desc="simulate", leave=False)
+    return tqdm(total=t_max, unit="t", desc="simulate", leave=False, mininterval=1.0)
 
 
 def _rk4(field, y, t_max, dt, save_every, stop_when, progress, unbatch):

@@ -91,15 +91,18 @@ def phase_transition_sweep(
     if not np.isfinite(T_delta):
         raise RuntimeError(f"the unperturbed tokens are not {delta}-clustered by t_reference = {t_reference}")
 
-    entered = np.zeros(eps.size, dtype=bool)
-    exited = np.zeros(eps.size, dtype=bool)
+    # the exit is also watched at every accepted step, which can catch a short excursion
+    # between two points of the output grid; T* is the first exit over both sets of samples
+    entered_at = np.full(eps.size, np.inf)
+    exited_at = np.full(eps.size, np.inf)
 
     def all_exited(t, states):
         worst = measures.distance_to_clusters(states, centers).max(axis=-1)
         if t >= T_delta:
-            exited[:] |= entered & (worst > delta)
-            entered[:] |= worst <= delta
-        return bool(exited.all())
+            new_exit = np.isfinite(entered_at) & np.isinf(exited_at) & (worst > delta)
+            exited_at[new_exit] = t
+            entered_at[np.isinf(entered_at) & (worst <= delta)] = t
+        return bool(np.isfinite(exited_at).all())
 
     grid = exit_time_grid(t_max)
     traj = dynamics.simulate(
@@ -114,6 +117,7 @@ def phase_transition_sweep(
         if inside.size:
             T_enter[b] = traj.t[inside[0]]
             out = np.flatnonzero((traj.t > T_enter[b]) & (worst[b] > delta))
-            if out.size:
-                T_star[b] = traj.t[out[0]]
+            T_star[b] = traj.t[out[0]] if out.size else np.inf
+        T_enter[b] = min(T_enter[b], entered_at[b])
+        T_star[b] = min(T_star[b], exited_at[b])
     return PhaseSweep(eps, delta, T_delta, T_enter, T_star, centers, traj.n_steps, traj.nfev)

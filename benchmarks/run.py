@@ -1,0 +1,149 @@
+"""Speed benchmarks of the simulation engine; results go to benchmarks/results/*.json.
+
+    make bench            # all of them
+    python benchmarks/run.py sweep baseline scaling
+
+- sweep: the phase-diagram sweep of Fig. 3 (40 eps log-spaced in [1e-4, 1e-1],
+  n = 20, d = 2, delta = 0.1), wall time of the whole computation.
+- baseline: time per simulated (eps, RK4 step) of the authors-style simulator
+  (benchmarks/baseline_authors_style.py) against the batched engine, and their
+  agreement with a fine reference.
+- scaling: time per RK4 step for n = 20 ... 2000 tokens in d = 64 next to the time
+  of the matrix products that one step needs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import baseline_authors_style as baseline  # noqa: E402
+
+from lora_clusters import dynamics, experiments, setups  # noqa: E402
+
+RESULTS = HERE / "results"
+
+
+def machine():
+    return {"python": platform.python_version(), "numpy": np.__version__, "cpus": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(), "date": time.strftime("%Y-%m-%d")}
+
+
+def best_of(fn, repeat=3):
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return min(times), out
+
+
+def bench_sweep():
+    x0 = setups.initial_tokens(20, 2, seed=5)
+    eps = np.logspace(-4, -1, 40)
+    seconds, sweep = best_of(lambda: experiments.phase_transition_sweep(x0, eps, delta=0.1, progress=True), repeat=2)
+    slope = np.polyfit(np.log(eps), np.log(sweep.T_star), 1)[0]
+    return {"seconds": seconds, "target_seconds": 30, "n_eps": len(eps), "T_delta": sweep.T_delta,
+            "T_star_range": [float(sweep.T_star.min()), float(sweep.T_star.max())],
+            "loglog_slope": float(slope), "adaptive_steps": sweep.n_steps, "velocity_evaluations": sweep.nfev,
+            "T_star_times_eps": [float(v) for v in sweep.T_star * eps]}
+
+
+def bench_baseline():
+    x0 = setups.initial_tokens(20, 2, seed=5)
+    I = np.eye(2)
+    steps = 20
+    eps_subset = np.array([1e-3, 1e-2])
+    base_seconds = 0.0
+    for e in eps_subset:
+        t0 = time.perf_counter()
+        baseline.simulate(x0, I, I, setups.perturbed_value_matrix(e), t_max=steps * 0.1, dt=0.1)
+        base_seconds += time.perf_counter() - t0
+    base_per = base_seconds / (len(eps_subset) * steps)
+
+    eps_all = np.logspace(-4, -1, 40)
+    our_steps = 500
+    seconds, _ = best_of(lambda: dynamics.simulate(x0, I, I, setups.perturbed_value_matrix(eps_all), t_max=our_steps * 0.1,
+                                                   dt=0.1, save_every=our_steps))
+    our_per = seconds / (len(eps_all) * our_steps)
+
+    # accuracy on a common subset: final state at t = 1.5 against RK4 with dt = 0.001 (the
+    # baseline forms e^{logit} without shifting and overflows to NaN near t = 3 for these tokens)
+    V = setups.perturbed_value_matrix(1e-2)
+    ref = dynamics.simulate(x0, I, I, V, t_max=1.5, dt=0.001, save_every=1500).final
+    agree = {}
+    for dt in (0.1, 0.01):
+        _, b_states = baseline.simulate(x0, I, I, V, t_max=1.5, dt=dt)
+        ours = dynamics.simulate(x0, I, I, V, t_max=1.5, dt=dt, save_every=10**6).final
+        agree[f"dt={dt}"] = {"baseline_max_error": float(np.abs(b_states[-1] - ref).max()),
+                             "engine_max_error": float(np.abs(ours - ref).max())}
+    # the sweep as it is run: adaptive steps, counted per equivalent dt = 0.1 step
+    sweep_seconds, sweep = best_of(lambda: experiments.phase_transition_sweep(x0, eps_all, delta=0.1), repeat=1)
+    t_simulated = float(np.nanmax(np.where(np.isfinite(sweep.T_star), sweep.T_star, np.nan)))
+    adaptive_per = sweep_seconds / (len(eps_all) * t_simulated / 0.1)
+    return {"baseline_seconds_per_eps_step": base_per, "engine_seconds_per_eps_step": our_per,
+            "speedup": base_per / our_per, "target_speedup": 1000,
+            "adaptive_sweep_seconds_per_equivalent_eps_step": adaptive_per,
+            "adaptive_speedup": base_per / adaptive_per,
+            "common_subset": {"eps": eps_subset.tolist(), "steps": steps, "n": 20, "d": 2},
+            "agreement_at_t1.5_vs_rk4_dt1e-3": agree}
+
+
+def matmul_time(n, d, rng, repeat=5):
+    """The products of one RK4 step: per stage Z E^T Q^T, Z E^T K^T (n d^2), q k^T, W Z (n^2 d),
+    (mean - Z) V^T (n d^2), and Q E, K E (d^3)."""
+    Z, q, k, M = rng.standard_normal((4, n, d))
+    W = rng.random((n, n))
+    A = rng.standard_normal((4, d, d))
+
+    def one_step():
+        for _ in range(4):
+            A[0] @ A[1], A[2] @ A[1]
+            Z @ A[0].T, Z @ A[2].T
+            q @ k.T
+            W @ Z
+            M @ A[3].T
+
+    return best_of(one_step, repeat)[0]
+
+
+def bench_scaling():
+    rng = np.random.default_rng(0)
+    d = 64
+    rows = []
+    for n in (20, 200, 500, 1000, 2000):
+        x0 = rng.standard_normal((n, d))
+        Q = np.eye(d) + rng.standard_normal((d, d)) / np.sqrt(d)
+        K = np.eye(d) + rng.standard_normal((d, d)) / np.sqrt(d)
+        V = setups.value_matrix("symmetric", d, seed=1)
+        steps = 10 if n >= 1000 else 50
+        seconds, _ = best_of(lambda: dynamics.simulate(x0, Q, K, V, t_max=steps * 0.01, dt=0.01, save_every=steps), 3)
+        per_step = seconds / steps
+        mm = matmul_time(n, d, rng)
+        rows.append({"n": n, "d": d, "seconds_per_step": per_step, "matmul_seconds_per_step": mm, "ratio": per_step / mm})
+        print(f"n={n:5d}  step {per_step * 1e3:8.3f} ms   matmuls {mm * 1e3:8.3f} ms   ratio {per_step / mm:5.2f}")
+    return {"rows": rows, "target_ratio_at_n2000": 2.0}
+
+
+BENCHES = {"sweep": bench_sweep, "baseline": bench_baseline, "scaling": bench_scaling}
+
+
+def main(names):
+    RESULTS.mkdir(exist_ok=True)
+    for name in names or BENCHES:
+        print(f"== {name}", flush=True)
+        result = {"benchmark": name, "machine": machine(), **BENCHES[name]()}
+        (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+        print(json.dumps({k: v for k, v in result.items() if k not in ("machine", "T_star_times_eps", "rows")}, indent=1))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
