@@ -37,8 +37,12 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
 
+# chapters are MyST markdown: make JupyterLab open them as notebooks (jupytext)
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab --notebook-dir=book
+	mkdir -p $(dir $(LAB_SETTINGS))
+	echo '{"@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"markdown": "Jupytext Notebook", "myst": "Jupytext Notebook"}}}' > $(LAB_SETTINGS)
+	cd book && ../$(VENV)/bin/jupyter lab
 
 clean:
 	rm -rf _build

@@ -56,12 +56,14 @@ def plot_paths(t, states, *, ax=None, label="z"):
     return ax
 
 
-def animate_tokens(t, panels: dict, *, frames: int = 40, trail: int = 6, size=2.9, interval: int = 120) -> str:
+def animate_tokens(t, panels: dict, *, frames: int = 40, trail: int = 6, size=2.9, interval: int = 120,
+                   follow: bool = False) -> str:
     """HTML (JavaScript player) animating one or more trajectories side by side.
 
     ``panels`` maps a title to an (m, n, d) array sampled at the times ``t``; all share
     the time axis.  Each frame shows the tokens and a short trail of their past
-    positions.  Returns the HTML string of ``FuncAnimation.to_jshtml``.
+    positions.  With ``follow`` the axes rescale to the current cloud in every frame
+    (for the unrescaled tokens x(t), which grow like e^{tV}).  Returns the HTML string of ``FuncAnimation.to_jshtml``.
     """
     items = list(panels.items())
     idx = np.unique(np.linspace(0, len(t) - 1, frames).round().astype(int))
@@ -74,14 +76,17 @@ def animate_tokens(t, panels: dict, *, frames: int = 40, trail: int = 6, size=2.
         trails = [ax.plot([], [], lw=0.7, color="0.6")[0] for _ in range(states.shape[1])]
         dots = ax.scatter(states[0, :, 0], states[0, :, 1], **TOKEN_STYLE)
         head = ax.set_title(title, fontsize=9)
-        artists.append((states, trails, dots, head, title))
+        artists.append((states, trails, dots, head, title, ax))
     fig.tight_layout()
 
     def draw(frame):
         k = idx[frame]
         k0 = idx[max(frame - trail, 0)]
         out = []
-        for states, trails, dots, head, title in artists:
+        for states, trails, dots, head, title, ax in artists:
+            if follow:
+                lo, hi = _limits(states[k : k + 1, :, :2])
+                ax.set(xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]))
             for i, line in enumerate(trails):
                 line.set_data(states[k0 : k + 1, i, 0], states[k0 : k + 1, i, 1])
             dots.set_offsets(states[k, :, :2])
