@@ -26,8 +26,7 @@ def chapter_paths(root: Path = ROOT) -> list[Path]:
             if "file" in entry:
                 files.append(entry["file"])
             walk(entry.get("sections"))
-            for part in entry.get("chapters", []) if "chapters" in entry else []:
-                files.append(part["file"])
+            walk(entry.get("chapters"))
 
     walk(toc.get("chapters"))
     for part in toc.get("parts", []):

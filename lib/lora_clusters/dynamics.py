@@ -27,7 +27,7 @@ or a batch ``(B, d, d)``.  Batches broadcast against each other.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -248,7 +248,6 @@ class Trajectory:
     n_rejected: int = 0
     nfev: int = 0
     stopped_early: bool = False
-    info: dict = field(default_factory=dict)
 
     @property
     def final(self) -> np.ndarray:
