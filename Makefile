@@ -24,8 +24,9 @@ fingerprint: $(STAMP)
 	$(PY) -m lora_clusters.fingerprint --update book
 
 book: fingerprint
+	$(PY) -m lora_clusters.bookcache before-build
 	$(VENV)/bin/jupyter-book build . --path-output . -n -W --keep-going
-	$(PY) -m lora_clusters.bookcache prune
+	$(PY) -m lora_clusters.bookcache after-build
 	@echo "site: _build/html/index.html"
 
 test: $(STAMP)

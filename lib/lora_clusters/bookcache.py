@@ -1,13 +1,18 @@
 """Checks and housekeeping of the committed jupyter-cache execution cache.
 
 ``python -m lora_clusters.bookcache status`` lists each chapter and whether the cache
-holds outputs for its current code; ``prune`` deletes records that no chapter matches
-any more (old versions), so the committed cache does not grow with every edit.
+holds outputs for its current code.  ``make book`` wraps the build in
+``before-build`` and ``after-build``: the latter deletes records that no chapter
+matches any more (old versions), so the committed cache does not grow with every
+edit, and, when the build executed nothing, puts back the database file as it was
+(jupyter-cache stamps an "accessed" time on every match, which would otherwise leave
+the committed ``global.db`` modified after each build of a fresh clone).
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 
@@ -74,13 +79,49 @@ def prune(root: Path = ROOT) -> list[int]:
     return removed
 
 
+def _records(root: Path) -> list[tuple[int, str]]:
+    from jupyter_cache import get_cache
+
+    return sorted((r.pk, r.hashkey) for r in get_cache(cache_dir(root)).list_cache_records())
+
+
+def _backup(root: Path) -> Path:
+    return root / "_build" / "execution_cache_global.db"
+
+
+def before_build(root: Path = ROOT) -> None:
+    """Keep a copy of the cache database and the list of its records."""
+    db = cache_dir(root) / "global.db"
+    backup = _backup(root)
+    backup.parent.mkdir(parents=True, exist_ok=True)
+    if db.exists():
+        shutil.copy2(db, backup)
+        backup.with_suffix(".records").write_text(repr(_records(root)))
+
+
+def after_build(root: Path = ROOT) -> None:
+    """Prune stale records; if the build added or removed none, restore the database bytes."""
+    for pk in prune(root):
+        print(f"removed stale cache record {pk}")
+    backup = _backup(root)
+    records = backup.with_suffix(".records")
+    if backup.exists() and records.exists() and records.read_text() == repr(_records(root)):
+        shutil.copy2(backup, cache_dir(root) / "global.db")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["status", "prune"])
+    parser.add_argument("command", choices=["status", "prune", "before-build", "after-build"])
     args = parser.parse_args(argv)
     if args.command == "prune":
         for pk in prune():
             print(f"removed stale cache record {pk}")
+        return 0
+    if args.command == "before-build":
+        before_build()
+        return 0
+    if args.command == "after-build":
+        after_build()
         return 0
     missing = 0
     for path, pk in status().items():
