@@ -54,17 +54,16 @@ def cache_dir(root: Path = ROOT) -> Path:
 
 
 def status(root: Path = ROOT) -> dict[Path, int | None]:
-    """For each chapter, the id of the cache record matching its current code, or None."""
+    """For each chapter, the id of the cache record matching its current code, or None.
+
+    Read-only: the notebook is hashed the way jupyter-cache does and looked up by hash
+    (``match_cache_notebook`` would stamp an access time into the database).
+    """
     from jupyter_cache import get_cache
 
     cache = get_cache(cache_dir(root))
-    result = {}
-    for path in chapter_paths(root):
-        try:
-            result[path] = cache.match_cache_notebook(read_chapter(path)).pk
-        except KeyError:
-            result[path] = None
-    return result
+    by_hash = {r.hashkey: r.pk for r in cache.list_cache_records()}
+    return {path: by_hash.get(cache.create_hashed_notebook(read_chapter(path))[1]) for path in chapter_paths(root)}
 
 
 def prune(root: Path = ROOT) -> list[int]:
