@@ -33,8 +33,11 @@ def test_book_builds_from_scratch_without_warnings(tmp_path):
     ignore = shutil.ignore_patterns(".venv", "_build", "execution_cache", ".git", "__pycache__", "*.egg-info", ".pytest_cache", "test-output")
     shutil.copytree(ROOT, src, ignore=ignore)
     jb = Path(sys.executable).with_name("jupyter-book")
-    proc = subprocess.run([str(jb), "build", str(src), "-n", "-W", "--keep-going"], capture_output=True, text=True)
+    # cwd matters: the cache path in _config.yml is resolved against it
+    proc = subprocess.run([str(jb), "build", ".", "-n", "-W", "--keep-going"], cwd=src, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    assert (src / "execution_cache" / "global.db").exists(), "the build did not use a fresh cache"
+    assert "Executing" in proc.stdout or "executing" in proc.stdout.lower()
     html = src / "_build" / "html"
     page = (html / "book" / "ch01_particles.html").read_text()
     # glued numbers are computed, e.g. W2 of a translation by a vector of length 0.5
