@@ -11,7 +11,10 @@ from lora_clusters import bookcache
 CHAPTERS = bookcache.chapter_paths()
 
 
+# same xdist group as the book build: two kernels started at once by parallel workers
+# can race for the same ZMQ ports and hang, so kernel-launching tests run on one worker
 @pytest.mark.book
+@pytest.mark.xdist_group("kernels")
 @pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
 def test_chapter_runs_in_fresh_kernel(path):
     nb = jupytext.read(path)
