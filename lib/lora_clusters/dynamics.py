@@ -107,10 +107,8 @@ def attention_matrix(x, Q, K, *, t: float = 0.0, V=None) -> np.ndarray:
         queries, keys, log_beta = _normalised_queries_keys(x, Q, K)
     else:
         V = as_square_matrix(V, "V", d)
-        prop = ScaledExponential(V)
-        E, log_scale = prop(float(t))
-        queries, keys = x @ np.swapaxes(Q @ E, -1, -2), x @ np.swapaxes(K @ E, -1, -2)
-        log_beta = 2.0 * log_scale
+        E, log_scale = ScaledExponential(V)(float(t))
+        queries, keys, log_beta = _rescaled_queries(x, E, Q, K), x, 2.0 * log_scale
     w = _attention_weights(queries, keys, log_beta)
     return w / w.sum(axis=-1, keepdims=True)
 
@@ -187,10 +185,14 @@ def _velocity(x, Q, K, V):
     return attention_average(queries, keys, x, log_beta) @ np.swapaxes(V, -1, -2)
 
 
+def _rescaled_queries(z, E, Q, K):
+    """Queries z_i^T M against keys z_j, where M = (QE)^T (KE): the logits of (8) up to
+    the factor e^{2ct}, with one small product instead of two."""
+    return z @ (np.swapaxes(Q @ E, -1, -2) @ (K @ E))
+
+
 def _rescaled_velocity(z, E, log_scale, Q, K, V):
-    # logits z_i^T M z_j with M = (QE)^T (KE): one small product instead of two
-    bilinear = np.swapaxes(Q @ E, -1, -2) @ (K @ E)
-    mean_field = attention_average(z @ bilinear, z, z, 2.0 * log_scale)
+    mean_field = attention_average(_rescaled_queries(z, E, Q, K), z, z, 2.0 * log_scale)
     return (mean_field - z) @ np.swapaxes(V, -1, -2)
 
 
