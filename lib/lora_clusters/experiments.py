@@ -14,10 +14,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import dynamics, measures, setups
+from . import bounds, dynamics, measures, setups
 from ._validation import as_finite_array, as_tokens, positive_scalar
 
-__all__ = ["PhaseSweep", "exit_time_grid", "phase_transition_sweep"]
+__all__ = [
+    "PhaseDiagram",
+    "PhaseSweep",
+    "StabilityComparison",
+    "exit_time_grid",
+    "fit_power_law",
+    "limit_projections",
+    "phase_diagram",
+    "phase_transition_sweep",
+    "stability_comparison",
+    "TransitionPair",
+    "transition_pair",
+]
 
 
 @dataclass
@@ -37,6 +49,50 @@ class PhaseSweep:
     centers: np.ndarray
     n_steps: int
     nfev: int
+
+
+@dataclass
+class StabilityComparison:
+    """Result of :func:`stability_comparison`: measured :math:`W_2(\\mu_t,\\nu_t)` at
+    the times ``t`` and the bound (24) at the same times."""
+
+    t: np.ndarray
+    w2: np.ndarray
+    bound: bounds.StabilityBound
+    pretrained: dynamics.Trajectory
+    lora: dynamics.Trajectory
+
+    @property
+    def ratio(self) -> np.ndarray:
+        """bound / measured at every sampled time (inf where the bound is; nan at W2 = 0)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return self.bound.w2_bound / self.w2
+
+    @property
+    def holds(self) -> bool:
+        """Whether the measured distance is below the bound at every sampled time."""
+        return bool(np.all(self.w2 <= self.bound.w2_bound))
+
+
+def stability_comparison(x0, Q, K, V, Q_tilde, K_tilde, V_tilde, t_max: float, n_times: int = 101,
+                         *, rtol: float = 1e-10, atol: float = 1e-13) -> StabilityComparison:
+    r"""Corollary 4.2 checked on one configuration.
+
+    Both flows of eq. (2) (the tokens x, not the rescaled z: the bound is stated for
+    them) start from ``x0``; they are integrated with the adaptive integrator at tight
+    tolerances (so that integration error stays far below the smallest measured
+    distance) and compared by the exact :math:`W_2` at ``n_times`` equally spaced
+    times in [0, ``t_max``].  R is the largest initial token norm.
+    """
+    x0 = as_tokens(x0, "x0", allow_batch=False)
+    t_max = positive_scalar(t_max, "t_max")
+    t = np.linspace(0.0, t_max, int(n_times))
+    common = dict(t_max=t_max, rescaled=False, method="dopri5", t_eval=t, rtol=rtol, atol=atol)
+    pre = dynamics.simulate(x0, Q, K, V, **common)
+    new = dynamics.simulate(x0, Q_tilde, K_tilde, V_tilde, **common)
+    w2 = measures.wasserstein2_path(pre.states, new.states)
+    R = float(np.max(np.linalg.norm(x0, axis=1)))
+    return StabilityComparison(t, w2, bounds.stability_bound(t, Q, K, V, Q_tilde, K_tilde, V_tilde, R), pre, new)
 
 
 def exit_time_grid(t_max: float, fine_until: float = 20.0, fine_dt: float = 0.05, ratio: float = 1.002) -> np.ndarray:
@@ -121,3 +177,137 @@ def phase_transition_sweep(
         T_enter[b] = min(T_enter[b], entered_at[b])
         T_star[b] = min(T_star[b], exited_at[b])
     return PhaseSweep(eps, delta, T_delta, T_enter, T_star, centers, traj.n_steps, traj.nfev)
+
+
+@dataclass
+class PhaseDiagram:
+    """Phase sweeps (:func:`phase_transition_sweep`) for several random initialisations.
+
+    ``T_star`` is (n_seeds, n_eps); ``T_delta`` is (n_seeds,); ``bound`` holds the
+    Prop. 5.8 bound (:func:`bounds.phase_transition_time_bound`) per seed and eps.
+    """
+
+    seeds: np.ndarray
+    eps: np.ndarray
+    delta: float
+    T_delta: np.ndarray
+    T_star: np.ndarray
+    bound: np.ndarray
+    n_clusters: np.ndarray
+    sweeps: list
+
+    @property
+    def has_transition(self) -> np.ndarray:
+        """Seeds whose perturbed tokens leave the clusters (before t_max) for at least one eps."""
+        return np.any(np.isfinite(self.T_star), axis=1)
+
+    @property
+    def T_enter(self) -> np.ndarray:
+        """(n_seeds, n_eps): when the perturbed tokens first enter the delta-clustering
+        (``inf``: never, the middle phase is missing)."""
+        return np.array([s.T_enter for s in self.sweeps])
+
+
+def phase_diagram(seeds, eps, *, n: int = 20, d: int = 2, delta: float = 0.1, t_max: float = 20000.0,
+                  progress: bool = False, **sweep_options) -> PhaseDiagram:
+    r"""The phase diagram of Fig. 3 for each seed in ``seeds`` (Gaussian tokens,
+    :func:`setups.initial_tokens`), with the bound of Prop. 5.8 for every point."""
+    seeds = np.atleast_1d(np.asarray(seeds, dtype=int))
+    eps = as_finite_array(eps, "eps").ravel()
+    sweeps, bound = [], np.full((seeds.size, eps.size), np.inf)
+    iterator = seeds
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(seeds, desc="phase diagram (seeds)")
+    for k, seed in enumerate(iterator):
+        x0 = setups.initial_tokens(n, d, seed=int(seed))
+        sweep = phase_transition_sweep(x0, eps, delta=delta, t_max=t_max, **sweep_options)
+        sweeps.append(sweep)
+        for j, e in enumerate(eps):
+            bound[k, j] = bounds.phase_transition_time_bound(
+                x0, sweep.centers, delta, setups.perturbed_value_matrix(e, d), np.eye(d))
+    return PhaseDiagram(
+        seeds, eps, delta,
+        np.array([s.T_delta for s in sweeps]),
+        np.array([s.T_star for s in sweeps]),
+        bound,
+        np.array([len(s.centers) for s in sweeps]),
+        sweeps,
+    )
+
+
+def fit_power_law(x, y) -> tuple[float, float]:
+    r"""Least-squares line through :math:`(\log x, \log y)` over the finite, positive
+    pairs: returns (slope, prefactor) with :math:`y \approx \text{prefactor}\cdot x^{\text{slope}}`."""
+    x = np.asarray(x, dtype=float).ravel()
+    y = np.asarray(y, dtype=float).ravel()
+    if x.shape != y.shape:
+        raise ValueError(f"x and y must have the same number of entries, got {x.size} and {y.size}")
+    keep = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+    if keep.sum() < 2:
+        raise ValueError("need at least two finite positive (x, y) pairs to fit a power law")
+    slope, intercept = np.polyfit(np.log(x[keep]), np.log(y[keep]), 1)
+    return float(slope), float(np.exp(intercept))
+
+
+def limit_projections(x0, V_tilde, t_final: float, *, A=None, rtol: float = 1e-9, atol: float = 1e-12):
+    r"""The values :math:`\varphi_1^*(z_i(t_{\text{final}}))` for the rescaled flow (8) with
+    Q = K = I (or :math:`K^\top Q = A`, taking Q = A, K = I) and value matrix ``V_tilde``.
+
+    ``x0`` may be a batch (B, n, d); returns (B, n) (or (n,)).  Thm 5.4 says that,
+    when :math:`\lambda_1 > |\lambda_2|`, these values converge to at most three
+    numbers :math:`\{-a, 0, c\}`.
+    """
+    x0 = as_tokens(x0, "x0")
+    d = x0.shape[-1]
+    Q = np.eye(d) if A is None else A
+    traj = dynamics.simulate(x0, Q, np.eye(d), V_tilde, t_max=t_final, method="dopri5",
+                             t_eval=np.array([0.0, t_final]), rtol=rtol, atol=atol)
+    eigvals, eigvecs = np.linalg.eig(np.asarray(V_tilde, dtype=float))
+    top = int(np.argmax(np.abs(eigvals)))
+    phi1 = np.real(eigvecs[:, top])
+    phi1_dual = np.real(np.linalg.inv(eigvecs)[top]) * np.linalg.norm(phi1)
+    return traj.final @ phi1_dual
+
+
+@dataclass
+class TransitionPair:
+    """Result of :func:`transition_pair`: both rescaled flows on the common grid ``t``."""
+
+    t: np.ndarray
+    eps: float
+    delta: float
+    reference: dynamics.Trajectory
+    perturbed: dynamics.Trajectory
+    w2: np.ndarray
+    centers: np.ndarray
+    T_delta: float
+    T_star: float
+
+
+def transition_pair(x0, eps: float, *, delta: float = 0.1, t_max: float | None = None, n_times: int = 400,
+                    sweep_t_max: float = 20000.0) -> TransitionPair:
+    r"""Fig. 2: the rescaled tokens for :math:`Q = K = V = I` and for
+    :math:`\tilde V = I - \varepsilon e_d e_d^\top`, from the same ``x0``.
+
+    :math:`T_\delta` and :math:`T^*(\delta)` come from :func:`phase_transition_sweep`;
+    both flows are then sampled at ``n_times`` equally spaced times up to ``t_max``
+    (default: twice :math:`T^*`, or 50 if there is no exit) and compared by the exact
+    :math:`W_2` at every sample.
+    """
+    x0 = as_tokens(x0, "x0", allow_batch=False)
+    eps = positive_scalar(eps, "eps")
+    d = x0.shape[1]
+    sweep = phase_transition_sweep(x0, [eps], delta=delta, t_max=sweep_t_max)
+    T_star = float(sweep.T_star[0])
+    if t_max is None:
+        t_max = 2.0 * T_star if np.isfinite(T_star) else 50.0
+    t_max = positive_scalar(t_max, "t_max")
+    t = np.linspace(0.0, t_max, int(n_times))
+    identity = np.eye(d)
+    common = dict(t_max=t_max, method="dopri5", t_eval=t, rtol=1e-8, atol=1e-11)
+    reference = dynamics.simulate(x0, identity, identity, identity, **common)
+    perturbed = dynamics.simulate(x0, identity, identity, setups.perturbed_value_matrix(eps, d), **common)
+    w2 = measures.wasserstein2_path(reference.states, perturbed.states)
+    return TransitionPair(t, eps, delta, reference, perturbed, w2, sweep.centers, sweep.T_delta, T_star)

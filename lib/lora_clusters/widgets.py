@@ -10,9 +10,9 @@ import ipywidgets as W
 import matplotlib.pyplot as plt
 import numpy as np
 
-from . import dynamics, measures, setups, plots
+from . import dynamics, experiments, lora, measures, plots, setups
 
-__all__ = ["DynamicsExplorer"]
+__all__ = ["DynamicsExplorer", "PhaseTransitionExplorer", "StabilityExplorer"]
 
 
 class DynamicsExplorer:
@@ -63,3 +63,103 @@ class DynamicsExplorer:
         from IPython.display import display
 
         display(self.widget)
+
+
+class _Panel:
+    """Shared plumbing: controls that redraw on change, a summary line, an output area."""
+
+    def _build(self, rows):
+        self.output = W.Output()
+        self.summary = W.HTML()
+        for control in self.controls.values():
+            control.observe(lambda _change: self.redraw(), names="value")
+        self.widget = W.VBox([*(W.HBox(row) for row in rows), self.summary, self.output])
+        self.redraw()
+
+    def values(self) -> dict:
+        return {name: control.value for name, control in self.controls.items()}
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
+
+
+class StabilityExplorer(_Panel):
+    r"""Chapter 2 panel: measured :math:`W_2(\mu_t,\nu_t)` against the bound (24).
+
+    Controls: ``log10_size`` (:math:`\log_{10}` of the LoRA update's operator norm),
+    ``rank``, ``target`` (``V``, ``A`` or ``both``, see :func:`lora.lora_triple`),
+    ``radius`` (R, the largest initial token norm), ``t_max``.  n = 20 tokens in d = 3,
+    pre-trained Q = K = V = I.
+    """
+
+    d = 3
+
+    def __init__(self, log10_size: float = -2.0, rank: int = 1, target: str = "V", radius: float = 0.2,
+                 t_max: float = 3.0, seed: int = 0):
+        self.seed = seed
+        self.controls = {
+            "log10_size": W.FloatSlider(value=log10_size, min=-4.0, max=-1.0, step=0.25, description="log10 size"),
+            "rank": W.IntSlider(value=rank, min=1, max=self.d, description="LoRA rank"),
+            "target": W.Dropdown(options=lora.LORA_TARGETS, value=target, description="perturb"),
+            "radius": W.FloatSlider(value=radius, min=0.05, max=1.0, step=0.05, description="radius R"),
+            "t_max": W.FloatSlider(value=t_max, min=0.5, max=6.0, step=0.5, description="t_max"),
+        }
+        self.comparison = None
+        self._build([list(self.controls.values())[:3], list(self.controls.values())[3:]])
+
+    def redraw(self) -> None:
+        v = self.values()
+        x0 = setups.initial_tokens(20, self.d, seed=self.seed)
+        x0 = v["radius"] * x0 / np.max(np.linalg.norm(x0, axis=1))
+        I = np.eye(self.d)
+        triple = lora.lora_triple(I, I, I, target=v["target"], size=10.0 ** v["log10_size"], rank=v["rank"], seed=self.seed)
+        self.comparison = experiments.stability_comparison(x0, I, I, I, *triple, t_max=v["t_max"], n_times=41)
+        c = self.comparison
+        finite = c.ratio[1:][np.isfinite(c.ratio[1:])]
+        self.summary.value = (
+            f"bound holds at every sample: <b>{c.holds}</b>; informative (below 2R<sub>t</sub>) until "
+            f"t = <b>{c.bound.informative_until:.2f}</b>; smallest bound/measured ratio: "
+            + (f"<b>{finite.min():.3g}</b>" if finite.size else "none finite"))
+        with self.output:
+            self.output.clear_output(wait=True)
+            fig, ax = plt.subplots(figsize=(6, 3.6))
+            plots.plot_stability({f"{v['target']}, rank {v['rank']}": c}, ax=ax)
+            plt.show()
+
+
+class PhaseTransitionExplorer(_Panel):
+    r"""Chapter 3 panel: Fig. 2 for any :math:`\varepsilon`, n and seed.
+
+    Shows the rescaled tokens of both flows at the end of the run (twice
+    :math:`T^*`) and :math:`W_2` between them over time with :math:`T_\delta` and
+    :math:`T^*(\delta)` marked; ``pair`` holds the last :class:`experiments.TransitionPair`.
+    """
+
+    def __init__(self, log10_eps: float = -2.0, n: int = 20, seed: int = 5):
+        self.controls = {
+            "log10_eps": W.FloatSlider(value=log10_eps, min=-3.0, max=-1.0, step=0.25, description="log10 eps"),
+            "n": W.IntSlider(value=n, min=4, max=60, description="tokens n"),
+            "seed": W.IntSlider(value=seed, min=0, max=40, description="seed"),
+        }
+        self.pair = None
+        self._build([list(self.controls.values())])
+
+    def redraw(self) -> None:
+        v = self.values()
+        x0 = setups.initial_tokens(v["n"], 2, seed=v["seed"])
+        eps = 10.0 ** v["log10_eps"]
+        self.pair = p = experiments.transition_pair(x0, eps, n_times=200)
+        exit_text = (f"T* = <b>{p.T_star:.1f}</b>, T*·eps = <b>{p.T_star * eps:.3f}</b>" if np.isfinite(p.T_star)
+                     else "<b>no exit</b> before t = 20000 (the clusters of V = I are also stable for this V~)")
+        self.summary.value = f"eps = {eps:.3g}: {len(p.centers)} clusters of V = I, T<sub>δ</sub> = <b>{p.T_delta:.1f}</b>, {exit_text}"
+        with self.output:
+            self.output.clear_output(wait=True)
+            fig, axes = plt.subplots(1, 3, figsize=(10, 3.2), gridspec_kw={"width_ratios": [1, 1, 1.6]})
+            for ax, traj, title in ((axes[0], p.reference, "V = I"), (axes[1], p.perturbed, "V~ = I - eps e2 e2^T")):
+                ax.scatter(traj.final[:, 0], traj.final[:, 1], **plots.TOKEN_STYLE)
+                ax.set(title=f"{title}, t = {p.t[-1]:.0f}", xlabel="$z_1$", ylabel="$z_2$")
+            plots.plot_transition_distance(p, ax=axes[2])
+            fig.tight_layout()
+            plt.show()
