@@ -8,6 +8,8 @@
 - baseline: time per simulated (eps, RK4 step) of the authors-style simulator
   (benchmarks/baseline_authors_style.py) against the batched engine, and their
   agreement with a fine reference.
+- phase_diagram: Chapter 3's full Fig. 3 computation (8 configurations x 25 eps in
+  [1e-4, 1e-1]), wall time, as the chapter runs it.
 - scaling: time per RK4 step for n = 20 ... 2000 tokens in d = 64 next to the time
   of the matrix products that one step needs.
 """
@@ -55,6 +57,16 @@ def bench_sweep():
             "T_star_range": [float(sweep.T_star.min()), float(sweep.T_star.max())],
             "loglog_slope": float(slope), "adaptive_steps": sweep.n_steps, "velocity_evaluations": sweep.nfev,
             "T_star_times_eps": [float(v) for v in sweep.T_star * eps]}
+
+
+def bench_phase_diagram():
+    eps = np.logspace(-4, -1, 25)
+    t0 = time.perf_counter()
+    diagram = experiments.phase_diagram(range(8), eps, n=20, d=2, delta=0.1, progress=True)
+    seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "n_configurations": 8, "n_eps": len(eps),
+            "configurations_with_transition": int(diagram.has_transition.sum()),
+            "seconds_per_configuration": seconds / 8}
 
 
 def bench_baseline():
@@ -130,7 +142,8 @@ def bench_scaling():
     return {"rows": rows, "target_ratio_at_n2000": 2.0}
 
 
-BENCHES = {"sweep": bench_sweep, "baseline": bench_baseline, "scaling": bench_scaling}
+BENCHES = {"sweep": bench_sweep, "phase_diagram": bench_phase_diagram, "baseline": bench_baseline,
+           "scaling": bench_scaling}
 
 
 def main(names):

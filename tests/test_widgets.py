@@ -34,3 +34,51 @@ def test_dynamics_explorer_responds_to_every_control():
 
     panel.controls["rescaled"].value = False
     assert not panel.trajectory.rescaled and panel.trajectory.t[-1] <= 8.0 + 1e-9
+
+
+def test_stability_explorer_responds_to_every_control():
+    from lora_clusters.widgets import StabilityExplorer
+
+    panel = StabilityExplorer(log10_size=-3.0, rank=1, target="V", radius=0.2, t_max=2.0)
+    first = panel.comparison
+    assert first.holds and "True" in panel.summary.value
+    assert np.isclose(first.bound.R_t[0], 0.2)
+
+    # ten times larger update: the measured distance grows ten-fold (linear regime)
+    panel.controls["log10_size"].value = -2.0
+    np.testing.assert_allclose(panel.comparison.w2[-1] / first.w2[-1], 10.0, rtol=0.05)
+
+    # perturbing A instead of V: the bound's prefactor is linear in the size, W2 different
+    before = panel.comparison.w2[-1]
+    panel.controls["target"].value = "A"
+    assert panel.comparison.holds and not np.isclose(panel.comparison.w2[-1], before)
+    assert np.isclose(panel.comparison.bound.prefactor[0], 4 * 0.2**3 * 1e-2)
+
+    assert np.linalg.matrix_rank(panel.triple[0] - np.eye(3), tol=1e-10) == 1
+    panel.controls["rank"].value = 3
+    assert np.linalg.matrix_rank(panel.triple[0] - np.eye(3), tol=1e-10) == 3
+
+    panel.controls["radius"].value = 0.5
+    assert np.isclose(panel.comparison.bound.R_t[0], 0.5)
+
+    panel.controls["t_max"].value = 4.0
+    assert np.isclose(panel.comparison.t[-1], 4.0)
+
+
+def test_phase_transition_explorer_responds_to_every_control():
+    from lora_clusters.widgets import PhaseTransitionExplorer
+
+    panel = PhaseTransitionExplorer(log10_eps=-2.0, n=20, seed=5)
+    T_small = panel.pair.T_star
+    assert np.isfinite(T_small) and f"{T_small:.1f}" in panel.summary.value
+    np.testing.assert_allclose(panel.pair.reference.states[0], setups.initial_tokens(20, 2, seed=5))
+
+    # T* scales like 1/eps: ten times larger eps, about ten times earlier exit
+    panel.controls["log10_eps"].value = -1.0
+    np.testing.assert_allclose(panel.pair.T_star * 0.1, T_small * 0.01, rtol=0.1)
+
+    panel.controls["n"].value = 30
+    assert panel.pair.perturbed.states.shape[1:] == (30, 2)
+
+    panel.controls["seed"].value = 7
+    np.testing.assert_allclose(panel.pair.perturbed.states[0], setups.initial_tokens(30, 2, seed=7))

@@ -168,7 +168,9 @@ def stability_bound(t, Q, K, V, Q_tilde, K_tilde, V_tilde, R: float) -> Stabilit
         log_prefactor = np.log(prefactor)
     exponent = np.where(log_exponent < _LOG_MAX, np.exp(np.minimum(log_exponent, _LOG_MAX)), np.inf)
     # no perturbation at all: the two flows coincide and the bound is exactly 0
-    log_w2_bound = np.where(prefactor > 0, 0.5 * (log_prefactor + exponent), -np.inf)
+    perturbed = prefactor > 0
+    log_w2_bound = np.full_like(t, -np.inf)
+    log_w2_bound[perturbed] = 0.5 * (log_prefactor[perturbed] + exponent[perturbed])
     w2_bound = np.where(log_w2_bound < _LOG_MAX, np.exp(np.minimum(log_w2_bound, _LOG_MAX)), np.inf)
     return StabilityBound(t, R_t, K_t, C_t, prefactor, log_w2_bound, w2_bound, 2.0 * R_t)
 

@@ -106,7 +106,7 @@ class StabilityExplorer(_Panel):
             "radius": W.FloatSlider(value=radius, min=0.05, max=1.0, step=0.05, description="radius R"),
             "t_max": W.FloatSlider(value=t_max, min=0.5, max=6.0, step=0.5, description="t_max"),
         }
-        self.comparison = None
+        self.comparison = self.triple = None
         self._build([list(self.controls.values())[:3], list(self.controls.values())[3:]])
 
     def redraw(self) -> None:
@@ -114,8 +114,9 @@ class StabilityExplorer(_Panel):
         x0 = setups.initial_tokens(20, self.d, seed=self.seed)
         x0 = v["radius"] * x0 / np.max(np.linalg.norm(x0, axis=1))
         I = np.eye(self.d)
-        triple = lora.lora_triple(I, I, I, target=v["target"], size=10.0 ** v["log10_size"], rank=v["rank"], seed=self.seed)
-        self.comparison = experiments.stability_comparison(x0, I, I, I, *triple, t_max=v["t_max"], n_times=41)
+        self.triple = lora.lora_triple(I, I, I, target=v["target"], size=10.0 ** v["log10_size"], rank=v["rank"],
+                                       seed=self.seed)
+        self.comparison = experiments.stability_comparison(x0, I, I, I, *self.triple, t_max=v["t_max"], n_times=41)
         c = self.comparison
         finite = c.ratio[1:][np.isfinite(c.ratio[1:])]
         self.summary.value = (
