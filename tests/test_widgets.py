@@ -82,3 +82,18 @@ def test_phase_transition_explorer_responds_to_every_control():
 
     panel.controls["seed"].value = 7
     np.testing.assert_allclose(panel.pair.perturbed.states[0], setups.initial_tokens(30, 2, seed=7))
+
+
+def test_low_rank_explorer_responds_to_every_control():
+    from lora_clusters.widgets import LowRankExplorer
+
+    panel = LowRankExplorer(rank=1, d=2, n=20, seed=1)
+    assert panel.n_clusters == 2 and panel.P_star_distance < 1e-12 and "<b>2</b>" in panel.summary.value
+    panel.controls["d"].value = 12
+    assert panel.trajectory.states.shape[-1] == 12 and panel.n_clusters == 2
+    panel.controls["rank"].value = 12                       # full rank in d = 12: many clusters
+    assert panel.n_clusters >= 10 and panel.P_star_distance > 0.5
+    panel.controls["n"].value = 8
+    assert panel.trajectory.states.shape[1] == 8
+    panel.controls["seed"].value = 3
+    np.testing.assert_allclose(panel.trajectory.states[0], setups.initial_tokens(8, 12, seed=3, law="uniform", scale=5.0))

@@ -42,6 +42,8 @@ from .lora import op_norm
 
 __all__ = [
     "StabilityBound",
+    "collapse_time_bound",
+    "collapse_time_high_probability_bound",
     "cumulative_lipschitz_integral",
     "gronwall_exponent",
     "kernel_lipschitz_constant",
@@ -226,3 +228,51 @@ def phase_transition_time_bound(z, centers, delta: float, V_tilde, A) -> float:
     leading = np.log(z_sup / (delta**2 * c11)) / gap
     drift = 8.0 * n * delta / (lam1.real * D) if np.isfinite(D) else 0.0
     return float(max(leading, 0.0) + drift)
+
+
+def _restricted_eigenvalues(V, basis) -> np.ndarray:
+    """Eigenvalues of V restricted to span(basis) (assumed V-invariant)."""
+    return np.linalg.eigvals(basis.T @ V @ basis)
+
+
+def collapse_time_bound(z0, delta: float, V, A, *, eigenvalue: str = "largest") -> float:
+    r"""Bound (33) of Prop. 6.1 on :math:`T_\delta` for tokens in :math:`\mathrm{Im}(A)^\perp`:
+
+    .. math:: T_\delta \le \frac{1}{\lambda}\log\frac{\max_i\|z_i(0)-\bar z(0)\|}{\delta}.
+
+    There the attention is uniform and :math:`z_i(t) = \bar z + e^{-tV}(z_i(0)-\bar z)`
+    (App. E.1).  The paper takes :math:`\lambda = \lambda_1`, the eigenvalue of largest
+    modulus of V on that space (``eigenvalue="largest"``).  The decay
+    :math:`\|e^{-tV}w\|\le e^{-t\lambda}\|w\|` holds for symmetric V with the
+    *smallest* eigenvalue (``eigenvalue="smallest"``); both coincide for V = I.
+    """
+    z0 = as_tokens(z0, "z0", allow_batch=False)
+    delta = positive_scalar(delta, "delta")
+    V = as_square_matrix(V, "V", z0.shape[1], allow_batch=False)
+    if eigenvalue not in ("largest", "smallest"):
+        raise ValueError(f"eigenvalue must be 'largest' or 'smallest', got {eigenvalue!r}")
+    from .setups import image_and_complement
+
+    _, perp = image_and_complement(A)
+    lam = np.real(_restricted_eigenvalues(V, perp))
+    rate = lam.max() if eigenvalue == "largest" else lam.min()
+    spread = float(np.max(np.linalg.norm(z0 - z0.mean(axis=0), axis=1)))
+    return max(np.log(spread / delta), 0.0) / rate
+
+
+def collapse_time_high_probability_bound(n: int, dim: int, radius: float, delta: float, eps: float, rate: float) -> float:
+    r"""Bound (34) of Prop. 6.1: for n tokens uniform in :math:`B(0, C)` of the
+    ``dim``-dimensional space :math:`\mathrm{Im}(A)^\perp`, with probability at least
+    :math:`1 - 2\varepsilon`,
+
+    .. math:: T_\delta \le \frac{1}{\lambda}\log\frac{\sqrt{2Cd\log(1/\varepsilon)\,n}}{\delta}
+
+    with :math:`\lambda` = ``rate``.  (The concentration step, Lemma E.2, gives a
+    radius :math:`\sqrt{2Cd\log(1/\varepsilon)n}` that grows like :math:`\sqrt C`,
+    while the spread of the tokens grows like C: the chapter measures the consequence.)
+    """
+    for name, value in (("n", n), ("dim", dim), ("radius", radius), ("delta", delta), ("rate", rate)):
+        positive_scalar(value, name)
+    if not 0 < eps < 1:
+        raise ValueError(f"eps must be in (0, 1), got {eps!r}")
+    return max(np.log(np.sqrt(2 * radius * dim * np.log(1 / eps) * n) / delta), 0.0) / rate

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import bounds, dynamics, measures, setups
+from . import bounds, dynamics, lora, measures, setups
 from ._validation import as_finite_array, as_tokens, positive_scalar
 
 __all__ = [
@@ -29,6 +29,13 @@ __all__ = [
     "stability_comparison",
     "TransitionPair",
     "transition_pair",
+    "CollapseStudy",
+    "collapse_study",
+    "cluster_counts",
+    "OrthogonalLoRARun",
+    "orthogonal_lora_run",
+    "max_distance_to_mean",
+    "orthogonal_lora_retention",
 ]
 
 
@@ -311,3 +318,162 @@ def transition_pair(x0, eps: float, *, delta: float = 0.1, t_max: float | None =
     perturbed = dynamics.simulate(x0, identity, identity, setups.perturbed_value_matrix(eps, d), **common)
     w2 = measures.wasserstein2_path(reference.states, perturbed.states)
     return TransitionPair(t, eps, delta, reference, perturbed, w2, sweep.centers, sweep.T_delta, T_star)
+
+
+def max_distance_to_mean(states, z0) -> np.ndarray:
+    r""":math:`\max_i\|z_i(t) - \bar z(0)\|` along a trajectory (..., m, n, d), with
+    :math:`\bar z(0)` the mean of the initial tokens ``z0`` (..., n, d)."""
+    mean = np.asarray(z0).mean(axis=-2)[..., None, None, :]
+    return np.linalg.norm(np.asarray(states) - mean, axis=-1).max(axis=-1)
+
+
+@dataclass
+class CollapseStudy:
+    """Result of :func:`collapse_study`: per run the measured :math:`T_\\delta` and
+    the bound (33) with the paper's eigenvalue and with the smallest one; the
+    high-probability bound (34) and the fraction of runs below it."""
+
+    T_delta: np.ndarray
+    bound_33: np.ndarray
+    bound_33_smallest: np.ndarray
+    bound_34: float
+    eps: float
+    radius: float
+    delta: float
+    t: np.ndarray
+    worst: np.ndarray
+
+    @property
+    def fraction_under_34(self) -> float:
+        return float(np.mean(self.T_delta <= self.bound_34))
+
+
+def collapse_study(n_runs: int, *, n: int = 20, d: int = 3, rank: int = 1, radius: float = 1.0, delta: float = 0.1,
+                   eps: float = 0.05, V=None, seed: int = 0, dt: float = 0.01, image_component: float = 0.0,
+                   t_max: float | None = None) -> CollapseStudy:
+    r"""Prop. 6.1: tokens uniform in :math:`B(0,C)\cap\mathrm{Im}(A)^\perp` for
+    :math:`A` the projector onto the first ``rank`` axes (Q = K = A), rescaled flow
+    (8) with value matrix ``V`` (default I; it should leave :math:`\mathrm{Im}(A)^\perp`
+    invariant).  Each of the ``n_runs`` configurations is simulated until it has
+    collapsed, and :math:`T_\delta` is the time at which the farthest token comes within
+    :math:`\delta` of the initial mean (:func:`measures.first_crossing_time`).
+
+    ``image_component`` > 0 adds to every token a component in :math:`\mathrm{Im}(A)`,
+    uniform in the ball of that radius: the perturbed setting of eq. (35)."""
+    A = setups.low_rank_attention(d, rank, seed=None)
+    V = np.eye(d) if V is None else np.asarray(V, dtype=float)
+    image, perp = setups.image_and_complement(A)
+    x0 = np.stack([setups.uniform_in_subspace_ball(n, perp, radius, seed=seed + k) for k in range(int(n_runs))])
+    if image_component > 0:
+        x0 = x0 + np.stack([setups.uniform_in_subspace_ball(n, image, image_component, seed=10_000 + seed + k)
+                            for k in range(int(n_runs))])
+    lam = np.real(np.linalg.eigvals(perp.T @ V @ perp))
+    if t_max is None:
+        # long enough for the slowest direction to shrink 2C to delta, with margin
+        t_max = (np.log(2 * radius / delta) + 2.0) / lam.min()
+    t = np.arange(0.0, t_max + dt, dt)
+    traj = dynamics.simulate(x0, A, A, V, t_max=float(t[-1]), method="dopri5", t_eval=t, rtol=1e-9, atol=1e-12)
+    worst = max_distance_to_mean(traj.states, x0)
+    T_delta = np.array([measures.first_crossing_time(traj.t, w, delta) for w in worst])
+    z_perp = x0 @ perp @ perp.T        # the bounds concern the Im(A)^perp part
+    b33 = np.array([bounds.collapse_time_bound(z, delta, V, A) for z in z_perp])
+    b33s = np.array([bounds.collapse_time_bound(z, delta, V, A, eigenvalue="smallest") for z in z_perp])
+    b34 = bounds.collapse_time_high_probability_bound(n, perp.shape[1], radius, delta, eps, lam.max())
+    return CollapseStudy(T_delta, b33, b33s, b34, eps, radius, delta, traj.t, worst)
+
+
+def cluster_counts(dims, ranks, seeds, *, n: int = 20, radius: float = 5.0, t_max: float = 30.0, tol: float = 1e-3) -> np.ndarray:
+    r"""Number of clusters of the rescaled flow (8) with V = I and Q = K the projector
+    onto the first ``rank`` axes (``rank="full"``: Q = K = I), tokens uniform in
+    :math:`[-C, C]^d` (Fig. 4's law), at ``t_max``.  Returns (len(ranks), len(dims), len(seeds))."""
+    counts = np.zeros((len(ranks), len(dims), len(seeds)), dtype=int)
+    for a, rank in enumerate(ranks):
+        for b, d in enumerate(dims):
+            r = d if rank == "full" else min(int(rank), d)
+            A = setups.low_rank_attention(d, r, seed=None)
+            x0 = np.stack([setups.initial_tokens(n, d, seed=int(s), law="uniform", scale=radius) for s in seeds])
+            traj = dynamics.simulate(x0, A, A, np.eye(d), t_max=t_max, method="dopri5",
+                                     t_eval=np.array([0.0, t_max]), rtol=1e-9, atol=1e-12)
+            counts[a, b] = [len(measures.cluster_centers(z, tol=tol * radius)) for z in traj.final]
+    return counts
+
+
+@dataclass
+class OrthogonalLoRARun:
+    """Result of :func:`orthogonal_lora_run`."""
+
+    z0: np.ndarray
+    pretrained: dynamics.Trajectory
+    lora: dynamics.Trajectory
+    v: np.ndarray
+    clusters_pretrained: np.ndarray
+    clusters_lora: np.ndarray
+    labels_lora: np.ndarray
+    distance_to_line: float
+
+    @property
+    def split_by_sign(self) -> bool:
+        """Whether the LoRA clusters are exactly the tokens with <z(0), v> > 0 and < 0."""
+        side = np.sign(self.z0 @ self.v)
+        return len(self.clusters_lora) == 2 and all(len(set(side[self.labels_lora == k])) == 1 for k in (0, 1))
+
+
+def orthogonal_lora_run(*, C: float = 2.0, eps: float = 0.01, n: int = 20, V=None, spread: float = 0.5,
+                        seed: int = 0, t_max: float = 60.0, tol: float = 1e-4) -> OrthogonalLoRARun:
+    r"""Sec. 7 in d = 3: pre-trained :math:`Q = K = \mathrm{diag}(1, 1, 0)` (so
+    :math:`\mathrm{Im}(A)^\perp = \mathbb R e_3`), LoRA :math:`\tilde Q = Q + vv^\top`,
+    :math:`\tilde K = K + vv^\top` with :math:`v = e_3` (condition (36)).
+
+    Tokens: :math:`\langle z_i, v\rangle = \pm u_i` with :math:`u_i` uniform in
+    [C, (1 + ``spread``) C], alternating signs (C-separated, Assumption 7.1; Assumption
+    7.3 holds when ``spread`` <= 1/2), plus an off-line part of norm exactly ``eps``
+    (eq. (39)).  Both flows (8) run to ``t_max``; clusters are merged at ``tol``.
+    """
+    d = 3
+    Q = np.diag([1.0, 1.0, 0.0])
+    v = np.array([0.0, 0.0, 1.0])
+    Qt, Kt = lora.orthogonal_rank_one_lora(Q, Q, v)
+    V = np.eye(d) if V is None else np.asarray(V, dtype=float)
+    rng = np.random.default_rng(seed)
+    side = np.where(np.arange(n) % 2 == 0, 1.0, -1.0)
+    on_line = side * rng.uniform(C, (1.0 + spread) * C, size=n)
+    off = rng.standard_normal((n, 2))
+    off *= eps / np.linalg.norm(off, axis=1, keepdims=True)
+    z0 = np.column_stack([off, on_line])
+    common = dict(t_max=t_max, method="dopri5", t_eval=np.linspace(0.0, t_max, 121), rtol=1e-9, atol=1e-12)
+    pre = dynamics.simulate(z0, Q, Q, V, **common)
+    new = dynamics.simulate(z0, Qt, Kt, V, **common)
+    c_pre = measures.cluster_centers(pre.final, tol=tol)
+    c_new, labels = measures.cluster_centers(new.final, tol=tol, return_labels=True)
+    off_line = new.final - np.outer(new.final @ v, v)
+    return OrthogonalLoRARun(z0, pre, new, v, c_pre, c_new, labels, float(np.linalg.norm(off_line, axis=1).max()))
+
+
+def orthogonal_lora_retention(seeds, *, n: int = 20, t_max: float = 40.0, tol: float = 1e-3):
+    r"""What the orthogonal LoRA of :func:`orthogonal_lora_run` keeps of the pre-trained
+    clustering (Q = K = diag(1, 1, 0), v = e_3, V = I), for Gaussian tokens of each seed.
+
+    Returns ``(exact_gap, kept)``: ``exact_gap[k]`` is the largest difference between
+    the two flows for the tokens with their v-component removed (they lie in Im(A),
+    where :math:`\tilde A = A`); ``kept[k]`` is the fraction of pairs of generic tokens
+    that share a cluster of the pre-trained flow in the plane Im(A) and still share
+    one under the LoRA flow.
+    """
+    Q = np.diag([1.0, 1.0, 0.0])
+    Qt, Kt = lora.orthogonal_rank_one_lora(Q, Q, np.array([0.0, 0.0, 1.0]))
+    I3 = np.eye(3)
+    common = dict(t_max=t_max, method="dopri5", t_eval=np.array([0.0, t_max]), rtol=1e-9, atol=1e-12)
+    off_diagonal = ~np.eye(n, dtype=bool)
+    exact_gap, kept = [], []
+    for seed in seeds:
+        z = np.random.default_rng(int(seed)).standard_normal((n, 3))
+        z_image = z * [1.0, 1.0, 0.0]
+        exact_gap.append(float(np.abs(dynamics.simulate(z_image, Q, Q, I3, **common).final
+                                      - dynamics.simulate(z_image, Qt, Kt, I3, **common).final).max()))
+        labels = []
+        for q, k in ((Q, Q), (Qt, Kt)):
+            final = dynamics.simulate(z, q, k, I3, **common).final
+            labels.append(measures.cluster_centers(final[:, :2], tol=tol, return_labels=True)[1])
+        together = (labels[0][:, None] == labels[0][None]) & off_diagonal
+        kept.append(float(np.sum(together & (labels[1][:, None] == labels[1][None])) / max(np.sum(together), 1)))
+    return np.array(exact_gap), np.array(kept)

@@ -16,7 +16,7 @@ import numpy as np
 
 from ._validation import as_finite_array, as_square_matrix, positive_int, positive_scalar
 
-__all__ = ["LORA_TARGETS", "lora_triple", "lora_update", "op_norm", "random_lora_factors"]
+__all__ = ["LORA_TARGETS", "lora_triple", "lora_update", "op_norm", "orthogonal_rank_one_lora", "random_lora_factors"]
 
 #: which attention parameters :func:`lora_triple` perturbs
 LORA_TARGETS = ("V", "A", "both")
@@ -83,3 +83,25 @@ def lora_triple(Q, K, V, *, target: str = "V", size: float = 1e-2, rank: int = 1
             raise ValueError("K annihilates the LoRA update of Q (K^T dQ = 0): choose another seed or an invertible K")
         Q_new = Q + dQ * (size / dA_norm)
     return Q_new, K.copy(), V_new
+
+
+def orthogonal_rank_one_lora(Q, K, v, *, tol: float = 1e-10):
+    r"""The rank-one LoRA of Sec. 7: :math:`\tilde Q = Q + vv^\top`, :math:`\tilde K = K + vv^\top`.
+
+    Checks the orthogonality condition (36) for :math:`Q_A = K_A = v^\top`:
+    :math:`v \perp \mathrm{Im}(Q)` and :math:`v \perp \mathrm{Im}(K)`.  Then
+    :math:`\tilde K^\top\tilde Q = K^\top Q + \|v\|^2 vv^\top`: the LoRA adds one
+    attention direction and leaves the pre-trained ones untouched.
+    """
+    Q, K = as_square_matrix(Q, "Q", allow_batch=False), as_square_matrix(K, "K", allow_batch=False)
+    v = as_finite_array(v, "v")
+    d = Q.shape[0]
+    if v.shape != (d,) or not np.any(v):
+        raise ValueError(f"v must be a nonzero vector of length {d}, got shape {v.shape}")
+    if K.shape != (d, d):
+        raise ValueError(f"K must be ({d}, {d}) like Q, got shape {K.shape}")
+    scale = np.linalg.norm(v) * max(op_norm(Q), op_norm(K), 1.0)
+    if np.linalg.norm(Q.T @ v) > tol * scale or np.linalg.norm(K.T @ v) > tol * scale:
+        raise ValueError("v must be orthogonal to Im(Q) and Im(K) (condition (36)): Q^T v and K^T v must vanish")
+    vvT = np.outer(v, v)
+    return Q + vvT, K + vvT

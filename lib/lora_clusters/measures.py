@@ -25,7 +25,9 @@ __all__ = [
     "clustering_time",
     "delta_clustered_set",
     "distance_to_clusters",
+    "distance_to_P_star",
     "exit_time",
+    "first_crossing_time",
     "wasserstein2",
     "wasserstein2_path",
 ]
@@ -153,3 +155,36 @@ def exit_time(t, states, centers, delta: float, after: float = 0.0) -> float:
     delta = positive_scalar(delta, "delta")
     hits = np.flatnonzero((t >= after) & (worst > delta))
     return float(t[hits[0]]) if hits.size else float("inf")
+
+
+def first_crossing_time(t, values, level: float) -> float:
+    r"""First time at which the positive sampled quantity ``values`` drops to ``level``
+    and stays at or below it until the end, located by interpolating
+    :math:`\log(\text{values})` linearly between the two samples around the crossing
+    (exact for exponential decay).  Returns ``inf`` if the last sample is above it."""
+    t = as_finite_array(t, "t")
+    values = as_finite_array(values, "values")
+    level = positive_scalar(level, "level")
+    if t.shape != values.shape or t.ndim != 1:
+        raise ValueError(f"t and values must be 1-D arrays of one length, got {t.shape} and {values.shape}")
+    above = np.flatnonzero(values > level)
+    if above.size == 0:
+        return float(t[0])
+    k = above[-1]
+    if k == t.size - 1:
+        return float("inf")
+    lo, hi = np.log(max(values[k], 1e-300)), np.log(max(values[k + 1], 1e-300))
+    frac = (lo - np.log(level)) / (lo - hi) if lo > hi else 1.0
+    return float(t[k] + frac * (t[k + 1] - t[k]))
+
+
+def distance_to_P_star(P) -> float:
+    r"""How far an attention matrix is from the set :math:`\mathcal P^*` of Prop. 6.2
+    (every row supported on the same two leader columns):
+    :math:`1 - \min_i (P_{i\ell^+} + P_{i\ell^-})` for the two columns
+    :math:`\ell^\pm` with the largest total attention.  0 exactly on :math:`\mathcal P^*`."""
+    P = as_finite_array(P, "P")
+    if P.ndim != 2 or P.shape[0] != P.shape[1]:
+        raise ValueError(f"P must be a square (n, n) matrix, got shape {P.shape}")
+    leaders = np.argsort(-P.sum(axis=0))[:2]
+    return float(max(0.0, 1.0 - P[:, leaders].sum(axis=1).min()))

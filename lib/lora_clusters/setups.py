@@ -10,7 +10,15 @@ import numpy as np
 
 from ._validation import positive_int, positive_scalar
 
-__all__ = ["VALUE_MATRIX_KINDS", "initial_tokens", "perturbed_value_matrix", "value_matrix"]
+__all__ = [
+    "VALUE_MATRIX_KINDS",
+    "image_and_complement",
+    "initial_tokens",
+    "low_rank_attention",
+    "perturbed_value_matrix",
+    "uniform_in_subspace_ball",
+    "value_matrix",
+]
 
 
 def initial_tokens(n: int, d: int, seed: int = 0, *, law: str = "gaussian", scale: float = 1.0) -> np.ndarray:
@@ -81,3 +89,45 @@ def perturbed_value_matrix(eps, d: int = 2) -> np.ndarray:
     V = np.broadcast_to(np.eye(d), eps_arr.shape + (d, d)).copy()
     V[..., d - 1, d - 1] -= eps_arr
     return V
+
+
+def low_rank_attention(d: int, rank: int, seed: int | None = 0) -> np.ndarray:
+    r"""Q = K = :math:`UU^\top` for U (d, rank) with orthonormal columns, so that
+    :math:`A = K^\top Q = UU^\top` is the orthogonal projector onto a random
+    ``rank``-dimensional subspace (symmetric, rank ``rank``, Sec. 6).  ``seed=None``
+    takes the first ``rank`` coordinate axes instead of a random subspace."""
+    d, rank = positive_int(d, "d"), positive_int(rank, "rank")
+    if rank > d:
+        raise ValueError(f"rank must be at most d = {d}, got {rank}")
+    if seed is None:
+        U = np.eye(d)[:, :rank]
+    else:
+        U, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((d, rank)))
+    return U @ U.T
+
+
+def image_and_complement(A, tol: float = 1e-10) -> tuple[np.ndarray, np.ndarray]:
+    r"""Orthonormal bases (as columns) of :math:`\mathrm{Im}(A)` and :math:`\mathrm{Im}(A)^\perp`
+    for a symmetric A (eigenvectors with :math:`|\lambda| >` ``tol`` times the largest)."""
+    A = np.asarray(A, dtype=float)
+    if A.ndim != 2 or A.shape[0] != A.shape[1] or not np.allclose(A, A.T):
+        raise ValueError(f"A must be a symmetric square matrix, got shape {A.shape}")
+    w, U = np.linalg.eigh(A)
+    keep = np.abs(w) > tol * max(np.abs(w).max(), 1e-300)
+    return U[:, keep], U[:, ~keep]
+
+
+def uniform_in_subspace_ball(n: int, basis, radius: float, seed: int = 0) -> np.ndarray:
+    r"""n points uniform in :math:`B(0, \text{radius})\cap\mathrm{span}(\text{basis})`
+    (the law of Prop. 6.1, eq. (34)); ``basis`` is (d, k) with orthonormal columns."""
+    n = positive_int(n, "n")
+    radius = positive_scalar(radius, "radius")
+    basis = np.asarray(basis, dtype=float)
+    if basis.ndim != 2 or basis.shape[1] == 0:
+        raise ValueError(f"basis must be a (d, k) matrix with k >= 1 columns, got shape {basis.shape}")
+    k = basis.shape[1]
+    rng = np.random.default_rng(seed)
+    g = rng.standard_normal((n, k))
+    g /= np.linalg.norm(g, axis=1, keepdims=True)
+    r = radius * rng.uniform(size=(n, 1)) ** (1.0 / k)
+    return (g * r) @ basis.T

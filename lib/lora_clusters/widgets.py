@@ -12,7 +12,7 @@ import numpy as np
 
 from . import dynamics, experiments, lora, measures, plots, setups
 
-__all__ = ["DynamicsExplorer", "PhaseTransitionExplorer", "StabilityExplorer"]
+__all__ = ["DynamicsExplorer", "LowRankExplorer", "PhaseTransitionExplorer", "StabilityExplorer"]
 
 
 class DynamicsExplorer:
@@ -58,6 +58,7 @@ class DynamicsExplorer:
             plots.plot_paths(self.trajectory.t, self.trajectory.states, ax=ax, label="z" if v["rescaled"] else "x")
             ax.set_title(f"V = {v['V']}, n = {v['n']}, seed = {v['seed']}")
             plt.show()
+            plt.close(fig)
 
     def _ipython_display_(self):
         from IPython.display import display
@@ -128,6 +129,7 @@ class StabilityExplorer(_Panel):
             fig, ax = plt.subplots(figsize=(6, 3.6))
             plots.plot_stability({f"{v['target']}, rank {v['rank']}": c}, ax=ax)
             plt.show()
+            plt.close(fig)
 
 
 class PhaseTransitionExplorer(_Panel):
@@ -164,3 +166,44 @@ class PhaseTransitionExplorer(_Panel):
             plots.plot_transition_distance(p, ax=axes[2])
             fig.tight_layout()
             plt.show()
+            plt.close(fig)
+
+
+class LowRankExplorer(_Panel):
+    r"""Chapter 4 panel: clusters for a rank-r attention matrix in dimension d.
+
+    Q = K = the projector onto the first ``rank`` axes (``rank`` = d: Q = K = I),
+    V = I, n tokens uniform in :math:`[-5, 5]^d` (Fig. 4's law), rescaled flow (8) to
+    t = 20.  Shows the token paths in the first two coordinates and reports the
+    number of clusters and the distance of P(t) to :math:`\mathcal P^*`.
+    """
+
+    def __init__(self, rank: int = 1, d: int = 2, n: int = 20, seed: int = 1):
+        self.controls = {
+            "rank": W.IntSlider(value=rank, min=1, max=20, description="rank of A"),
+            "d": W.IntSlider(value=d, min=2, max=20, description="dimension d"),
+            "n": W.IntSlider(value=n, min=4, max=60, description="tokens n"),
+            "seed": W.IntSlider(value=seed, min=0, max=40, description="seed"),
+        }
+        self.trajectory = None
+        self._build([list(self.controls.values())[:2], list(self.controls.values())[2:]])
+
+    def redraw(self) -> None:
+        v = self.values()
+        d, rank = v["d"], min(v["rank"], v["d"])
+        A = setups.low_rank_attention(d, rank, seed=None)
+        x0 = setups.initial_tokens(v["n"], d, seed=v["seed"], law="uniform", scale=5.0)
+        self.trajectory = dynamics.simulate(x0, A, A, np.eye(d), t_max=20.0, method="dopri5",
+                                            t_eval=np.linspace(0.0, 20.0, 81), rtol=1e-8, atol=1e-11)
+        self.n_clusters = len(measures.cluster_centers(self.trajectory.final, tol=5e-3))
+        self.P_star_distance = measures.distance_to_P_star(
+            dynamics.attention_matrix(self.trajectory.final, A, A, t=20.0, V=np.eye(d)))
+        self.summary.value = (f"rank {rank} in d = {d}: <b>{self.n_clusters}</b> clusters at t = 20; "
+                              f"distance of P(20) to P*: <b>{self.P_star_distance:.1e}</b>")
+        with self.output:
+            self.output.clear_output(wait=True)
+            fig, ax = plt.subplots(figsize=(4.8, 4.5))
+            plots.plot_paths(self.trajectory.t, self.trajectory.states, ax=ax)
+            ax.set_title(f"rank(A) = {rank}, d = {d}, n = {v['n']} (first two coordinates)", fontsize=9)
+            plt.show()
+            plt.close(fig)
