@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup book test test-fast bench lab fingerprint clean
+.PHONY: setup book student-book test test-fast bench lab fingerprint browser clean
 
 setup: $(STAMP)
 
@@ -16,6 +16,8 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	# MathJax, RequireJS and the widget manager, served by the site itself (see lib/lora_clusters/site.py)
+	$(PY) -m lora_clusters.site fetch
 	touch $(STAMP)
 
 # record the lib fingerprint in every chapter, so the execution cache re-runs
@@ -29,8 +31,22 @@ book: fingerprint
 	$(PY) -m lora_clusters.bookcache after-build
 	@echo "site: _build/html/index.html"
 
-test: $(STAMP)
-	$(PY) -m pytest -q -n 2 --dist loadgroup
+# the same book without any solution (pages, notebooks and sources): for students
+student-book: fingerprint
+	$(PY) -m lora_clusters.bookcache before-build
+	LORA_BOOK_STUDENT=1 $(VENV)/bin/jupyter-book build . --path-output _build/student -n -W --keep-going
+	$(PY) -m lora_clusters.bookcache after-build
+	@echo "student site: _build/student/_build/html/index.html"
+
+# headless Chromium for the site tests (Debian's package; playwright drives it)
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { echo "installing Debian's chromium for the browser tests"; \
+	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+test: $(STAMP) browser
+	CHROMIUM=$(CHROMIUM) $(PY) -m pytest -q -n 2 --dist loadgroup
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not book"
@@ -46,4 +62,4 @@ lab: $(STAMP)
 	cd book && ../$(VENV)/bin/jupyter lab
 
 clean:
-	rm -rf _build
+	rm -rf _build test-output

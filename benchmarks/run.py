@@ -10,6 +10,10 @@
   agreement with a fine reference.
 - phase_diagram: Chapter 3's full Fig. 3 computation (8 configurations x 25 eps in
   [1e-4, 1e-1]), wall time, as the chapter runs it.
+- widgets: latency of every interactive panel: for each control, the time from a
+  new value to a re-simulated and re-rendered figure (PNG bytes ready for the
+  front end), median and max over several moves, split into compute and render;
+  target 150 ms at the default sizes.
 - scaling: time per RK4 step for n = 20 ... 2000 tokens in d = 64 next to the time
   of the matrix products that one step needs.
 """
@@ -142,7 +146,64 @@ def bench_scaling():
     return {"rows": rows, "target_ratio_at_n2000": 2.0}
 
 
+# one sequence of new values per control, starting from each panel's defaults
+WIDGET_MOVES = {
+    "DynamicsExplorer": {"seed": [1, 2, 3, 4, 5], "n": [30, 10, 20, 25, 15], "t_max": [12.0, 8.0, 10.0, 6.0, 14.0],
+                         "V": ["symmetric", "rotation", "identity", "negative eigenvalue", "identity"]},
+    "StabilityExplorer": {"log10_size": [-3.0, -1.5, -2.5, -1.0, -2.0], "rank": [2, 3, 1, 2, 1],
+                          "target": ["A", "both", "V", "A", "V"], "radius": [0.4, 0.1, 0.3, 0.2, 0.5]},
+    "PhaseTransitionExplorer": {"log10_eps": [-1.75, -2.25, -1.5, -2.0, -1.25], "seed": [6, 7, 8, 9, 5],
+                                "n": [24, 16, 20, 22, 18]},
+    "LowRankExplorer": {"rank": [2, 1, 2, 1, 2], "d": [3, 4, 2, 5, 2], "n": [30, 10, 20, 25, 15],
+                        "seed": [2, 3, 4, 5, 1]},
+}
+
+
+def bench_widgets():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from unittest import mock
+
+    from lora_clusters import widgets
+
+    results = {"target_ms": 150}
+    for panel_name, moves in WIDGET_MOVES.items():
+        panel = getattr(widgets, panel_name)()
+        render_times = []
+
+        def timed_render(fig, *args, _times=render_times, _render=widgets.render_png, **kwargs):
+            t0 = time.perf_counter()
+            png = _render(fig, *args, **kwargs)
+            _times.append(time.perf_counter() - t0)
+            return png
+
+        per_control = {}
+        # the panel's own display path (PNG into the Output widget), with the PNG
+        # encoding timed separately; no front end here, so no transfer or paint time
+        with mock.patch.object(widgets, "render_png", timed_render):
+            for control, values in moves.items():
+                totals, renders = [], []
+                for value in values:
+                    render_times.clear()
+                    t0 = time.perf_counter()
+                    panel.controls[control].value = value
+                    totals.append(time.perf_counter() - t0)
+                    renders.append(sum(render_times))
+                totals_ms, renders_ms = 1000 * np.array(totals), 1000 * np.array(renders)
+                per_control[control] = {"median_ms": float(np.median(totals_ms)), "max_ms": float(totals_ms.max()),
+                                        "median_render_ms": float(np.median(renders_ms)),
+                                        "median_compute_ms": float(np.median(totals_ms - renders_ms)),
+                                        "moves": len(values)}
+        medians = [c["median_ms"] for c in per_control.values()]
+        results[panel_name] = {"controls": per_control, "worst_median_ms": max(medians),
+                               "under_target": bool(max(medians) < 150)}
+        print(panel_name, {k: round(v["median_ms"]) for k, v in per_control.items()})
+    return results
+
+
 BENCHES = {"sweep": bench_sweep, "phase_diagram": bench_phase_diagram, "baseline": bench_baseline,
+           "widgets": bench_widgets,
            "scaling": bench_scaling}
 
 

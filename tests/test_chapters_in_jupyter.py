@@ -1,5 +1,9 @@
 """Each chapter runs top to bottom in a fresh kernel the way JupyterLab opens it
-(jupytext converts the MyST markdown to a notebook), with no error output."""
+(jupytext converts the MyST markdown to a notebook), with no error output; then,
+in the same kernel, every interactive panel the chapter displayed is driven control
+by control, and what it shows must change with each move."""
+
+import json
 
 import jupytext
 import nbformat
@@ -9,20 +13,54 @@ from nbclient import NotebookClient
 from lora_clusters import bookcache
 
 CHAPTERS = bookcache.chapter_paths()
+CHAPTERS_WITH_PANELS = {"ch01_particles", "ch02_stability", "ch03_phase_transition", "ch04_low_rank"}
+
+# appended to the chapter: the panels are the displayed results kept in IPython's Out
+DRIVE_PANELS = r'''
+import hashlib as _hashlib, json as _json
+from lora_clusters import widgets as _widgets
+
+def _digest(panel):
+    image = _widgets.shown_image(panel.output)
+    return None if image is None else _hashlib.sha256(image).hexdigest()
+
+_report = []
+for _panel in [o for o in Out.values() if hasattr(o, "controls") and hasattr(o, "output")]:
+    for _name, _control in _panel.controls.items():
+        _before, _summary = _digest(_panel), _panel.summary.value
+        _new = _widgets.another_value(_control)
+        _control.value = _new
+        _report.append({"panel": type(_panel).__name__, "control": _name, "new": repr(_new),
+                        "applied": _panel.values()[_name] == _new, "before": _before, "after": _digest(_panel),
+                        "summary_before": _summary, "summary_after": _panel.summary.value})
+print("PANEL-REPORT " + _json.dumps(_report))
+'''
 
 
-# same xdist group as the book build: two kernels started at once by parallel workers
+# same xdist group as the site builds: two kernels started at once by parallel workers
 # can race for the same ZMQ ports and hang, so kernel-launching tests run on one worker
 @pytest.mark.book
 @pytest.mark.xdist_group("kernels")
 @pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
-def test_chapter_runs_in_fresh_kernel(path):
+def test_chapter_runs_in_fresh_kernel_and_its_panels_respond(path):
     nb = jupytext.read(path)
+    n_chapter_cells = len(nb.cells)
+    nb.cells.append(nbformat.v4.new_code_cell(DRIVE_PANELS))
     NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
-    code = [c for c in nb.cells if c.cell_type == "code"]
+    code = [c for c in nb.cells[:n_chapter_cells] if c.cell_type == "code"]
     assert code and all(c.get("execution_count") for c in code)
-    for cell in code:
+    for cell in nb.cells:
         for out in cell.get("outputs", []):
             assert out.output_type != "error", out
             assert not (out.output_type == "stream" and out.name == "stderr" and "Warning" in out.text), out.text
     nbformat.validate(nb)
+
+    printed = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.output_type == "stream")
+    report = json.loads(printed.split("PANEL-REPORT ", 1)[1])
+    if path.stem in CHAPTERS_WITH_PANELS:
+        assert report, f"{path.stem} displays a panel, but none was found in the kernel"
+    for move in report:
+        label = f"{move['panel']}.{move['control']} -> {move['new']}"
+        assert move["applied"], label
+        assert move["before"] is not None and move["after"] is not None, f"{label}: the panel shows no figure"
+        assert move["after"] != move["before"], f"{label}: the figure did not change"

@@ -5,6 +5,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 from lora_clusters import measures, setups  # noqa: E402
 from lora_clusters.widgets import DynamicsExplorer  # noqa: E402
@@ -97,3 +98,30 @@ def test_low_rank_explorer_responds_to_every_control():
     assert panel.trajectory.states.shape[1] == 8
     panel.controls["seed"].value = 3
     np.testing.assert_allclose(panel.trajectory.states[0], setups.initial_tokens(8, 12, seed=3, law="uniform", scale=5.0))
+
+
+def test_panel_figure_lives_in_the_output_widget_and_changes_with_a_move():
+    from lora_clusters import widgets
+
+    panel = widgets.LowRankExplorer(d=2, n=12, seed=3)
+    before = widgets.shown_image(panel.output)
+    assert before is not None and before[:8] == b"\x89PNG\r\n\x1a\n"
+    panel.controls["seed"].value = widgets.another_value(panel.controls["seed"])
+    assert widgets.shown_image(panel.output) not in (None, before)
+    assert len(panel.output.outputs) == 1  # replaced, not appended
+
+
+def test_another_value_is_valid_and_different():
+    import ipywidgets as W
+
+    from lora_clusters.widgets import another_value
+
+    slider = W.FloatSlider(value=-2.0, min=-4.0, max=-1.0, step=0.25)
+    new = another_value(slider)
+    assert new != slider.value and slider.min <= new <= slider.max and (new - slider.min) / slider.step % 1 == 0
+    ints = W.IntSlider(value=95, min=2, max=100)
+    assert another_value(ints) == round(95 - 98 / 4)
+    assert another_value(W.Dropdown(options=["a", "b", "c"], value="c")) == "a"
+    assert another_value(W.Checkbox(value=False)) is True
+    with pytest.raises(TypeError, match="control must be"):
+        another_value(W.HTML())

@@ -27,7 +27,7 @@ or a batch ``(B, d, d)``.  Batches broadcast against each other.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -262,6 +262,15 @@ class Trajectory:
     def final(self) -> np.ndarray:
         """The last saved state, (n, d) or (B, n, d)."""
         return self.states[..., -1, :, :]
+
+    def select(self, b: int) -> "Trajectory":
+        """Member ``b`` of a batched trajectory, as an unbatched one (same times;
+        the step counts are those of the whole batch, which shared its steps)."""
+        if self.states.ndim != 4:
+            raise ValueError(f"select needs a batched trajectory (states of shape (B, m, n, d)), got {self.states.shape}")
+        if not -self.states.shape[0] <= b < self.states.shape[0]:
+            raise IndexError(f"b = {b} is out of range for a batch of {self.states.shape[0]}")
+        return replace(self, states=self.states[b])
 
 
 def _progress_bar(enabled: bool, t_max: float):

@@ -129,8 +129,8 @@ def phase_transition_sweep(
 ) -> PhaseSweep:
     r"""Phase-transition times for :math:`\tilde V = \mathrm{diag}(1,\dots,1-\varepsilon)`.
 
-    1. The unperturbed tokens (Q = K = V = I) are integrated with RK4 (dt = 0.1) to
-       ``t_reference``; their distinct final positions (``cluster_tol``) are the
+    1. The unperturbed tokens (Q = K = V = I) are integrated with the adaptive
+       integrator (same tolerances, sampled every 0.1) to ``t_reference``; their distinct final positions (``cluster_tol``) are the
        clusters C, and :math:`T_\delta` is when all tokens are within
        :math:`\delta` of C for good.
     2. All perturbed runs are integrated together (a batch over V) with the
@@ -148,7 +148,9 @@ def phase_transition_sweep(
     d = x0.shape[1]
     identity = np.eye(d)
 
-    reference = dynamics.simulate(x0, identity, identity, identity, t_max=t_reference, dt=0.1)
+    reference = dynamics.simulate(x0, identity, identity, identity, t_max=t_reference, method="dopri5",
+                                  t_eval=np.linspace(0.0, t_reference, int(round(t_reference / 0.1)) + 1),
+                                  rtol=rtol, atol=atol)
     centers = measures.cluster_centers(reference.final, tol=cluster_tol)
     T_delta = measures.clustering_time(reference.t, reference.states, centers, delta)
     if not np.isfinite(T_delta):
@@ -294,14 +296,15 @@ class TransitionPair:
 
 
 def transition_pair(x0, eps: float, *, delta: float = 0.1, t_max: float | None = None, n_times: int = 400,
-                    sweep_t_max: float = 20000.0) -> TransitionPair:
+                    sweep_t_max: float = 20000.0, rtol: float = 1e-8, atol: float = 1e-11) -> TransitionPair:
     r"""Fig. 2: the rescaled tokens for :math:`Q = K = V = I` and for
     :math:`\tilde V = I - \varepsilon e_d e_d^\top`, from the same ``x0``.
 
     :math:`T_\delta` and :math:`T^*(\delta)` come from :func:`phase_transition_sweep`;
     both flows are then sampled at ``n_times`` equally spaced times up to ``t_max``
-    (default: twice :math:`T^*`, or 50 if there is no exit) and compared by the exact
-    :math:`W_2` at every sample.
+    (default: twice :math:`T^*`, or 50 if there is no exit), as one batch over the two
+    value matrices with the adaptive integrator at tolerances ``rtol``/``atol``, and
+    compared by the exact :math:`W_2` at every sample.
     """
     x0 = as_tokens(x0, "x0", allow_batch=False)
     eps = positive_scalar(eps, "eps")
@@ -313,9 +316,9 @@ def transition_pair(x0, eps: float, *, delta: float = 0.1, t_max: float | None =
     t_max = positive_scalar(t_max, "t_max")
     t = np.linspace(0.0, t_max, int(n_times))
     identity = np.eye(d)
-    common = dict(t_max=t_max, method="dopri5", t_eval=t, rtol=1e-8, atol=1e-11)
-    reference = dynamics.simulate(x0, identity, identity, identity, **common)
-    perturbed = dynamics.simulate(x0, identity, identity, setups.perturbed_value_matrix(eps, d), **common)
+    both = dynamics.simulate(x0, identity, identity, np.stack([identity, setups.perturbed_value_matrix(eps, d)]),
+                             t_max=t_max, method="dopri5", t_eval=t, rtol=rtol, atol=atol)
+    reference, perturbed = both.select(0), both.select(1)
     w2 = measures.wasserstein2_path(reference.states, perturbed.states)
     return TransitionPair(t, eps, delta, reference, perturbed, w2, sweep.centers, sweep.T_delta, T_star)
 

@@ -19,12 +19,17 @@ from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PATTERN = re.compile(r'^LIB_FINGERPRINT = "([0-9a-f]*)"', re.MULTILINE)
+# build tooling that no chapter output depends on: editing it must not re-run the book
+TOOLING = frozenset({"bookcache.py", "fingerprint.py", "site.py"})
 
 
 def lib_fingerprint() -> str:
-    """SHA-256 (first 16 hex digits) of every .py file of the package, in path order."""
+    """SHA-256 (first 16 hex digits) of every .py file of the package except the build
+    tooling (:data:`TOOLING`), in path order."""
     digest = hashlib.sha256()
     for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        if path.name in TOOLING:
+            continue
         digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode())
         digest.update(b"\0")
         digest.update(path.read_bytes().replace(b"\r\n", b"\n"))

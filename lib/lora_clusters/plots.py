@@ -7,6 +7,8 @@ JavaScript.
 
 from __future__ import annotations
 
+import re
+
 import matplotlib
 
 import matplotlib.pyplot as plt
@@ -108,7 +110,10 @@ def animate_tokens(t, panels: dict, *, frames: int = 40, trail: int = 6, size=2.
     with matplotlib.rc_context({"animation.embed_limit": 40}):
         html = anim.to_jshtml(default_mode="once")
     plt.close(fig)
-    return html
+    # matplotlib links Font Awesome 4 from a CDN for the player's icons; the book's
+    # theme (and JupyterLab) already provide Font Awesome, and the site must not
+    # reach outside itself
+    return re.sub(r'<link rel="stylesheet"\s+href="https?://[^"]*font-awesome[^"]*">\s*', "", html)
 
 
 def plot_stability(comparisons: dict, *, ax=None):

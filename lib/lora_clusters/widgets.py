@@ -7,12 +7,68 @@ Each panel exposes its controls in ``panel.controls`` and the data it last drew
 from __future__ import annotations
 
 import ipywidgets as W
+import matplotlib
 import matplotlib.pyplot as plt
+import matplotlib.ticker
 import numpy as np
 
 from . import dynamics, experiments, lora, measures, plots, setups
 
-__all__ = ["DynamicsExplorer", "LowRankExplorer", "PhaseTransitionExplorer", "StabilityExplorer"]
+__all__ = ["DynamicsExplorer", "LowRankExplorer", "PhaseTransitionExplorer", "StabilityExplorer", "another_value",
+           "render_png", "show_in", "shown_image"]
+
+
+def render_png(fig, dpi: int = 72) -> bytes:
+    """The figure as PNG bytes (fixed layout, no tight bounding box: the panels set
+    their margins once, which keeps a redraw cheap), and the figure closed."""
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, pil_kwargs={"compress_level": 1})  # speed over size
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def another_value(control):
+    """A valid value of ``control`` different from its current one (the next option
+    of a dropdown, the other state of a checkbox, a slider's far end): what a test or
+    a benchmark sets to see a panel respond."""
+    if isinstance(control, W.Checkbox):
+        return not control.value
+    if hasattr(control, "options"):
+        options = [o[1] if isinstance(o, tuple) else o for o in control.options]
+        return options[(options.index(control.value) + 1) % len(options)]
+    if hasattr(control, "max"):
+        # not the extreme itself for large ranges: keeps a test run short
+        span = control.max - control.min
+        target = control.value + span / 4 if control.value + span / 4 <= control.max else control.value - span / 4
+        if isinstance(control, W.IntSlider):
+            target = int(round(target))
+        else:
+            target = control.min + round((target - control.min) / control.step) * control.step
+        return target
+    raise TypeError(f"control must be a slider, dropdown or checkbox, got {type(control).__name__}")
+
+
+def show_in(output: W.Output, fig) -> None:
+    """Replace what ``output`` shows by the figure (as PNG).  Setting the widget's
+    ``outputs`` directly, rather than displaying inside ``with output:``, keeps the
+    shown image in the kernel too, where tests and readers can inspect it."""
+    import base64
+
+    png = base64.b64encode(render_png(fig)).decode("ascii")
+    output.outputs = ({"output_type": "display_data", "metadata": {},
+                       "data": {"image/png": png, "text/plain": "<panel figure>"}},)
+
+
+def shown_image(output: W.Output) -> bytes | None:
+    """The PNG bytes ``output`` currently shows (None when it shows no image)."""
+    import base64
+
+    for item in output.outputs:
+        if "image/png" in item.get("data", {}):
+            return base64.b64decode(item["data"]["image/png"])
+    return None
 
 
 class DynamicsExplorer:
@@ -52,13 +108,10 @@ class DynamicsExplorer:
         self.n_clusters = len(measures.cluster_centers(self.trajectory.final, tol=1e-2))
         self.summary.value = (f"<b>{self.n_clusters}</b> distinct points (within 0.01) at t = {self.trajectory.t[-1]:.1f}"
                               + ("" if v["rescaled"] or t_max == v["t_max"] else " (x grows like e^{tV}: capped at t = 8)"))
-        with self.output:
-            self.output.clear_output(wait=True)
-            fig, ax = plt.subplots(figsize=(4.5, 4.5))
-            plots.plot_paths(self.trajectory.t, self.trajectory.states, ax=ax, label="z" if v["rescaled"] else "x")
-            ax.set_title(f"V = {v['V']}, n = {v['n']}, seed = {v['seed']}")
-            plt.show()
-            plt.close(fig)
+        fig, ax = plt.subplots(figsize=(4.5, 4.5))
+        plots.plot_paths(self.trajectory.t, self.trajectory.states, ax=ax, label="z" if v["rescaled"] else "x")
+        ax.set_title(f"V = {v['V']}, n = {v['n']}, seed = {v['seed']}")
+        show_in(self.output, fig)
 
     def _ipython_display_(self):
         from IPython.display import display
@@ -124,12 +177,18 @@ class StabilityExplorer(_Panel):
             f"bound holds at every sample: <b>{c.holds}</b>; informative (below 2R<sub>t</sub>) until "
             f"t = <b>{c.bound.informative_until:.2f}</b>; smallest bound/measured ratio: "
             + (f"<b>{finite.min():.3g}</b>" if finite.size else "none finite"))
-        with self.output:
-            self.output.clear_output(wait=True)
-            fig, ax = plt.subplots(figsize=(6, 3.6))
-            plots.plot_stability({f"{v['target']}, rank {v['rank']}": c}, ax=ax)
-            plt.show()
-            plt.close(fig)
+        fig, ax = plt.subplots(figsize=(6, 3.6))
+        plots.plot_stability({f"{v['target']}, rank {v['rank']}": c}, ax=ax)
+        # above the diameter the bound says nothing; without a cap the axis can span
+        # hundreds of decades (the bound grows like exp(exp(t))), and asking matplotlib
+        # for its automatic limits would already overflow
+        measured = c.w2[c.w2 > 0]
+        ax.set_ylim(0.3 * float(measured.min()) if measured.size else 1e-12, 100.0 * float(np.max(c.bound.diameter)))
+        # plain-text tick labels: the default 10^k labels go through mathtext, which
+        # costs a third of the redraw
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda y, _pos: f"{y:.0e}"))
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        show_in(self.output, fig)
 
 
 class PhaseTransitionExplorer(_Panel):
@@ -139,6 +198,8 @@ class PhaseTransitionExplorer(_Panel):
     :math:`T^*`) and :math:`W_2` between them over time with :math:`T_\delta` and
     :math:`T^*(\delta)` marked; ``pair`` holds the last :class:`experiments.TransitionPair`.
     """
+
+    horizon = 2000.0  # longest exit time looked for (T*·eps <= 1.34 in Chapter 3, so 1340 at eps = 1e-3)
 
     def __init__(self, log10_eps: float = -2.0, n: int = 20, seed: int = 5):
         self.controls = {
@@ -153,20 +214,22 @@ class PhaseTransitionExplorer(_Panel):
         v = self.values()
         x0 = setups.initial_tokens(v["n"], 2, seed=v["seed"])
         eps = 10.0 ** v["log10_eps"]
-        self.pair = p = experiments.transition_pair(x0, eps, n_times=200)
+        # display accuracy (rtol 1e-6, 100 samples) keeps a slider move interactive;
+        # Chapter 3's Fig. 2 uses the default, tighter settings
+        self.pair = p = experiments.transition_pair(x0, eps, n_times=100, rtol=1e-6, atol=1e-9,
+                                                     sweep_t_max=self.horizon)
         exit_text = (f"T* = <b>{p.T_star:.1f}</b>, T*·eps = <b>{p.T_star * eps:.3f}</b>" if np.isfinite(p.T_star)
-                     else "<b>no exit</b> before t = 20000 (the clusters of V = I are also stable for this V~)")
+                     else f"<b>no exit</b> before t = {self.horizon:.0f} (the clusters of V = I may also be stable for this V~)")
         self.summary.value = f"eps = {eps:.3g}: {len(p.centers)} clusters of V = I, T<sub>δ</sub> = <b>{p.T_delta:.1f}</b>, {exit_text}"
-        with self.output:
-            self.output.clear_output(wait=True)
-            fig, axes = plt.subplots(1, 3, figsize=(10, 3.2), gridspec_kw={"width_ratios": [1, 1, 1.6]})
-            for ax, traj, title in ((axes[0], p.reference, "V = I"), (axes[1], p.perturbed, "V~ = I - eps e2 e2^T")):
-                ax.scatter(traj.final[:, 0], traj.final[:, 1], **plots.TOKEN_STYLE)
-                ax.set(title=f"{title}, t = {p.t[-1]:.0f}", xlabel="$z_1$", ylabel="$z_2$")
-            plots.plot_transition_distance(p, ax=axes[2])
-            fig.tight_layout()
-            plt.show()
-            plt.close(fig)
+        # one scatter of both end states (cheaper to draw than Fig. 2's two panels)
+        fig, axes = plt.subplots(1, 2, figsize=(8.4, 3.2), gridspec_kw={"width_ratios": [1, 1.7]})
+        fig.subplots_adjust(left=0.07, right=0.98, bottom=0.16, top=0.9, wspace=0.3)
+        axes[0].scatter(*p.reference.final.T, s=36, facecolors="none", edgecolors="C0", label="V = I")
+        axes[0].scatter(*p.perturbed.final.T, s=12, color="C3", label="V~ = I - eps e2 e2ᵀ")
+        axes[0].set(title=f"tokens at t = {p.t[-1]:.0f}", xlabel="$z_1$", ylabel="$z_2$")
+        axes[0].legend(fontsize=7, loc="upper left")
+        plots.plot_transition_distance(p, ax=axes[1])
+        show_in(self.output, fig)
 
 
 class LowRankExplorer(_Panel):
@@ -200,10 +263,7 @@ class LowRankExplorer(_Panel):
             dynamics.attention_matrix(self.trajectory.final, A, A, t=20.0, V=np.eye(d)))
         self.summary.value = (f"rank {rank} in d = {d}: <b>{self.n_clusters}</b> clusters at t = 20; "
                               f"distance of P(20) to P*: <b>{self.P_star_distance:.1e}</b>")
-        with self.output:
-            self.output.clear_output(wait=True)
-            fig, ax = plt.subplots(figsize=(4.8, 4.5))
-            plots.plot_paths(self.trajectory.t, self.trajectory.states, ax=ax)
-            ax.set_title(f"rank(A) = {rank}, d = {d}, n = {v['n']} (first two coordinates)", fontsize=9)
-            plt.show()
-            plt.close(fig)
+        fig, ax = plt.subplots(figsize=(4.8, 4.5))
+        plots.plot_paths(self.trajectory.t, self.trajectory.states, ax=ax)
+        ax.set_title(f"rank(A) = {rank}, d = {d}, n = {v['n']} (first two coordinates)", fontsize=9)
+        show_in(self.output, fig)

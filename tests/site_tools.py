@@ -1,0 +1,143 @@
+"""Helpers of the site tests: build the book from the committed cache into a
+scratch copy, serve it on 127.0.0.1, and crawl its internal links."""
+
+from __future__ import annotations
+
+import html.parser
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urldefrag, urljoin, urlparse
+
+ROOT = Path(__file__).resolve().parents[1]
+IGNORE = shutil.ignore_patterns(".venv", "_build", ".git", "__pycache__", "*.egg-info", ".pytest_cache", "test-output")
+
+
+def build_site(workdir: Path, *, student: bool = False) -> tuple[Path, str]:
+    """Copy the repository (with its committed execution cache) to ``workdir`` and
+    build it with ``-n -W``; return the HTML folder and the build log."""
+    src = workdir / "src"
+    shutil.copytree(ROOT, src, ignore=IGNORE)
+    env = dict(os.environ)
+    if student:
+        env["LORA_BOOK_STUDENT"] = "1"
+    jb = Path(sys.executable).with_name("jupyter-book")
+    # cwd matters: the cache path in _config.yml is resolved against it
+    proc = subprocess.run([str(jb), "build", ".", "-n", "-W", "--keep-going"], cwd=src, capture_output=True,
+                          text=True, timeout=1200, env=env)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-6000:]
+    return src / "_build" / "html", log
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+class StaticServer:
+    """The built site served by Python's http.server on 127.0.0.1 (a free port)."""
+
+    def __init__(self, directory: Path):
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(directory)))
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}/"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class _Anchors(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.ids, self.links = set(), []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        for key in ("id", "name"):
+            if attrs.get(key):
+                self.ids.add(attrs[key])
+        if tag == "a" and attrs.get("href"):
+            self.links.append(attrs["href"])
+        if tag in ("img", "script") and attrs.get("src"):
+            self.links.append(attrs["src"])
+        if tag == "link" and attrs.get("href"):
+            self.links.append(attrs["href"])
+
+
+def parse_page(path: Path) -> _Anchors:
+    parser = _Anchors()
+    parser.feed(path.read_text(errors="replace"))
+    return parser
+
+
+def broken_internal_links(html_dir: Path) -> list[str]:
+    """Every href/src of every page that points inside the site to a file that does
+    not exist or to an anchor the target page does not define."""
+    # the pages of the site; _static holds theme template fragments, not pages
+    pages = {p: parse_page(p) for p in html_dir.rglob("*.html") if p.relative_to(html_dir).parts[0] != "_static"}
+    broken = []
+    for page, parsed in pages.items():
+        base = page.relative_to(html_dir).as_posix()
+        for link in parsed.links:
+            scheme = urlparse(link).scheme
+            if scheme in ("http", "https", "mailto", "data", "javascript") or link.startswith("//"):
+                continue
+            target, fragment = urldefrag(urljoin(base, link))
+            target_path = html_dir / unquote(target.split("?", 1)[0]) if target else page
+            if target_path.is_dir():
+                target_path = target_path / "index.html"
+            if not target_path.exists():
+                broken.append(f"{base}: {link} (no file {target_path.relative_to(html_dir)})")
+                continue
+            if fragment and target_path.suffix == ".html":
+                ids = pages[target_path].ids if target_path in pages else parse_page(target_path).ids
+                if unquote(fragment) not in ids:
+                    broken.append(f"{base}: {link} (no anchor #{fragment})")
+    return broken
+
+
+def external_urls_in(html_dir: Path) -> list[str]:
+    """Scripts, styles and images a page would load from outside the site (plain
+    links to other websites are fine: they are not fetched when a page loads)."""
+    found = []
+    for page in html_dir.rglob("*.html"):
+        parsed = _Anchors()
+        text = page.read_text(errors="replace")
+        parsed.feed(text)
+        for tag_src in _loaded_resources(text):
+            if urlparse(tag_src).scheme in ("http", "https") or tag_src.startswith("//"):
+                found.append(f"{page.relative_to(html_dir)}: {tag_src}")
+    return found
+
+
+def _loaded_resources(text: str) -> list[str]:
+    class Loaded(html.parser.HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.urls = []
+
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            if tag in ("script", "img", "iframe", "video", "audio", "source") and attrs.get("src"):
+                self.urls.append(attrs["src"])
+            if tag == "link" and attrs.get("href") and (attrs.get("rel") or "") in ("stylesheet", "preload", "icon"):
+                self.urls.append(attrs["href"])
+
+    parser = Loaded()
+    parser.feed(text)
+    return parser.urls

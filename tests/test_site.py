@@ -1,0 +1,193 @@
+"""The website as readers get it: built with -n -W from the committed cache,
+self-contained, served on 127.0.0.1 and driven in headless Chromium.
+
+Screenshots of every page go to ``test-output/screenshots/`` so that a failure can be
+looked at.  Chromium is Debian's (``make test`` installs it when missing); playwright
+drives it through ``executable_path``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+import yaml
+
+from lora_clusters import provenance, site
+
+from site_tools import ROOT, StaticServer, broken_internal_links, build_site, external_urls_in
+
+pytestmark = [pytest.mark.book, pytest.mark.xdist_group("site")]
+CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
+SCREENSHOTS = ROOT / "test-output" / "screenshots"
+
+
+def toc_pages() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    return [toc["root"]] + [entry["file"] for entry in toc["chapters"]]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    html, log = build_site(tmp_path_factory.mktemp("site"))
+    return html, log
+
+
+@pytest.fixture(scope="module")
+def student(tmp_path_factory):
+    html, _ = build_site(tmp_path_factory.mktemp("student"), student=True)
+    return html
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"no Chromium at {CHROMIUM}: `make test` installs Debian's chromium; set CHROMIUM to another binary")
+    with sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        yield instance
+        instance.close()
+
+
+def test_build_uses_the_committed_cache_and_computed_numbers(built):
+    html, log = built
+    assert "Executing notebook" not in log, "the committed cache should hold every chapter's outputs"
+    page = (html / "book" / "ch01_particles.html").read_text()
+    assert "0.500000" in page  # a glued W2 of a translation by 0.5, computed in the chapter
+    assert "data:image/png;base64" in page and "_anim_img" in page
+    glue = json.loads((html.parent / "jupyter_execute" / "book" / "ch01_particles.glue.json").read_text())
+    assert glue["long_finite"]["data"]["text/plain"] == "True"
+
+
+def test_no_page_loads_anything_from_outside_the_site(built):
+    html, _ = built
+    assert external_urls_in(html) == []
+    # the vendored copies are there, and the pages point at them
+    assert (html / "_static" / "vendor" / "mathjax" / "tex-mml-chtml.js").exists()
+    assert (html / "_static" / "vendor" / "html-manager" / "embed-amd.js").exists()
+    assert "_static/vendor/mathjax/tex-mml-chtml.js" in (html / "book" / "ch02_stability.html").read_text()
+
+
+def test_internal_links_and_cross_references_resolve(built):
+    html, _ = built
+    assert broken_internal_links(html) == []
+
+
+def test_every_chapter_offers_its_notebook_and_source(built):
+    html, _ = built
+    for name in ("ch01_particles", "ch02_stability", "ch03_phase_transition", "ch04_low_rank", "ch05_orthogonal_lora"):
+        page = (html / "book" / f"{name}.html").read_text()
+        assert f"_sources/book/{name}.ipynb" in page and f"_sources/book/{name}.md" in page
+        nb = json.loads((html / "_sources" / "book" / f"{name}.ipynb").read_text())
+        assert nb["nbformat"] == 4 and any(c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code")
+        assert provenance.find_record(nb)["lib_fingerprint"], "the notebook carries where it was computed"
+
+
+def test_reproducibility_page_lists_every_chapter_with_its_device(built):
+    html, _ = built
+    page = (html / "book" / "reproducibility.html").read_text()
+    for name in ("ch01_particles", "ch05_orthogonal_lora"):
+        assert f"{name}.html" in page
+    assert page.count("CPU: ") + page.count("GPU: ") >= 5  # one device per chapter
+    assert "(no record" not in page
+    assert "cache" in page  # myst-nb's execution table: method column
+
+
+def test_student_version_has_no_solutions(built, student):
+    html, _ = built
+    full = (html / "book" / "ch02_stability.html").read_text()
+    stripped = (student / "book" / "ch02_stability.html").read_text()
+    assert 'class="solution' in full and 'class="solution' not in stripped
+    # the exercises themselves stay, with their numbers
+    assert stripped.count('class="exercise') == full.count('class="exercise') > 0
+    # proof text of a solution (the Gronwall argument of ex-radius-growth) is gone
+    assert "Gronwall" in full and "the maximum of finitely many smooth functions" not in stripped.lower()
+    source = (student / "_sources" / "book" / "ch02_stability.md").read_text()
+    assert "{solution" not in source and "{exercise}" in source
+    nb = json.loads((student / "_sources" / "book" / "ch02_stability.ipynb").read_text())
+    text = "".join("".join(c["source"]) for c in nb["cells"])
+    assert "solution-start" not in text and "V_sym" not in text and "{exercise}" in text
+
+
+def test_strip_solutions_on_a_small_document():
+    text = ("intro\n\n````{exercise}\n:label: e1\nDo it.\n````\n\n```{solution-start} e1\n:class: dropdown\n```\n\n"
+            "Answer text.\n\n```{code-cell} ipython3\nx = 1\n```\n\n```{solution-end}\n```\n\n"
+            ":::{solution} e1\nInline answer.\n:::\n\nafter\n")
+    out = site.strip_solutions(text)
+    assert "Answer" not in out and "x = 1" not in out and "Inline" not in out
+    assert "Do it." in out and out.startswith("intro") and out.rstrip().endswith("after")
+    with pytest.raises(ValueError, match="solution-end"):
+        site.strip_solutions("```{solution-start} e1\n```\nno end\n")
+
+
+def _visit(browser, url, shot: Path):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    problems, outside = [], []
+    page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
+    page.on("pageerror", lambda err: problems.append(f"page error: {err}"))
+    page.on("requestfailed", lambda req: problems.append(f"failed request: {req.url}"))
+    page.on("response", lambda resp: problems.append(f"HTTP {resp.status}: {resp.url}") if resp.status >= 400 else None)
+    page.on("request", lambda req: outside.append(req.url)
+            if urlparse(req.url).scheme in ("http", "https") and urlparse(req.url).hostname != "127.0.0.1" else None)
+    page.goto(url, wait_until="networkidle")
+    return page, problems, outside
+
+
+@pytest.mark.parametrize("docname", toc_pages())
+def test_page_in_chromium(built, browser, docname):
+    html, _ = built
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with StaticServer(html) as server:
+        page, problems, outside = _visit(browser, server.url + docname + ".html", SCREENSHOTS)
+        try:
+            has_math = page.evaluate("() => document.querySelectorAll('.math, span.math, div.math').length") > 0
+            if has_math:
+                page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=30000)
+                page.evaluate("() => MathJax.startup.promise")
+                assert page.evaluate("() => document.querySelectorAll('mjx-container').length") > 0, "math not typeset"
+                assert page.evaluate("() => document.querySelectorAll('mjx-merror').length") == 0, "MathJax errors"
+            body = page.evaluate("() => document.querySelector('main, article, body').innerText")
+            assert "$$" not in body and "\\begin{" not in body, "raw TeX left on the page"
+            broken = page.evaluate("() => [...document.images].filter(i => !i.complete || i.naturalWidth === 0)"
+                                   ".map(i => (i.src || '').slice(0, 80))")
+            assert broken == [], broken
+            # an animation's player switches frames without a kernel
+            if page.locator("img[id^='_anim_img']").count():
+                image = page.locator("img[id^='_anim_img']").first
+                before = image.get_attribute("src")
+                page.locator("button[onclick*='next_frame']").first.click()
+                page.wait_for_timeout(200)
+                assert image.get_attribute("src") != before, "the animation did not advance"
+            page.screenshot(path=str(SCREENSHOTS / f"{docname.replace('/', '__')}.png"))
+        finally:
+            page.close()
+    assert outside == [], f"requests left 127.0.0.1: {outside}"
+    assert problems == [], problems
+
+
+def test_search_finds_a_chapter_phrase(built, browser):
+    html, _ = built
+    with StaticServer(html) as server:
+        page, problems, outside = _visit(browser, server.url + "search.html?q=Gronwall", SCREENSHOTS)
+        try:
+            page.wait_for_selector("#search-results ul.search li a, ul.search li a", timeout=30000)
+            hits = page.evaluate("() => [...document.querySelectorAll('ul.search li a')].map(a => a.href)")
+            page.screenshot(path=str(SCREENSHOTS / "search.png"))
+        finally:
+            page.close()
+    assert any("ch02_stability" in h for h in hits), hits
+    assert outside == [] and problems == [], (outside, problems)
+
+
+def test_widget_pages_explain_that_panels_need_a_kernel(built):
+    html, _ = built
+    for name in ("ch01_particles", "ch02_stability", "ch03_phase_transition", "ch04_low_rank"):
+        text = re.sub(r"<[^>]+>", " ", (html / "book" / f"{name}.html").read_text())
+        assert re.search(r"needs? a (live |running )?(Python )?kernel", text, re.IGNORECASE), name
