@@ -116,10 +116,7 @@ def external_urls_in(html_dir: Path) -> list[str]:
     links to other websites are fine: they are not fetched when a page loads)."""
     found = []
     for page in html_dir.rglob("*.html"):
-        parsed = _Anchors()
-        text = page.read_text(errors="replace")
-        parsed.feed(text)
-        for tag_src in _loaded_resources(text):
+        for tag_src in _loaded_resources(page.read_text(errors="replace")):
             if urlparse(tag_src).scheme in ("http", "https") or tag_src.startswith("//"):
                 found.append(f"{page.relative_to(html_dir)}: {tag_src}")
     return found
