@@ -44,6 +44,26 @@ def test_attention_average_hardmax_limit_without_warnings(rng):
     np.testing.assert_allclose(dynamics.attention_average(q, k, v, np.log(1e4)), expected, atol=1e-6)
 
 
+
+
+def test_attention_average_batched_temperatures_match_one_by_one(rng):
+    # a batch of inverse temperatures (cold, moderate, hard-max, and beta = e^-800 = 0
+    # in float64: uniform weights), equal ones, and a batch of one take different
+    # code paths; each member must equal the plain softmax computed on its own
+    q, k, v = rng.standard_normal((3, 4, 6, 2))
+    log_beta = np.array([-800.0, 0.5, 1e5, 2.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = dynamics.attention_average(q, k, v, log_beta)
+        same = dynamics.attention_average(q, k, v, np.full(4, 0.5))
+    np.testing.assert_allclose(out[0], np.broadcast_to(v[0].mean(axis=0), (6, 2)), rtol=1e-12)
+    np.testing.assert_allclose(out[1], _reference_softmax_average(q[1], k[1], v[1], np.exp(0.5)), rtol=1e-12)
+    np.testing.assert_allclose(out[2], v[2][np.argmax(q[2] @ k[2].T, axis=1)], rtol=0, atol=0)
+    np.testing.assert_allclose(out[3], _reference_softmax_average(q[3], k[3], v[3], np.exp(2.0)), rtol=1e-12)
+    for b in range(4):
+        np.testing.assert_allclose(same[b], _reference_softmax_average(q[b], k[b], v[b], np.exp(0.5)), rtol=1e-12)
+    np.testing.assert_allclose(dynamics.attention_average(q[1:2], k[1:2], v[1:2], np.array([0.5])), out[1:2],
+                               rtol=1e-12)
 def test_velocity_matches_direct_formula_of_eq2(rng):
     x = rng.standard_normal((6, 3))
     Q, K, V = _random_params(rng, 3)

@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-from scipy.optimize import linear_sum_assignment
 
 from lora_clusters import measures
 
@@ -12,12 +11,22 @@ def test_w2_one_dimension_is_sorted_pairs(rng):
         assert np.isclose(measures.wasserstein2(a, b), expected, rtol=1e-10)
 
 
-def test_w2_equal_size_clouds_is_optimal_assignment(rng):
-    for d in (2, 5):
-        X, Y = rng.normal(size=(30, d)), rng.normal(loc=0.5, size=(30, d))
+def test_w2_equal_size_clouds_assignment_matches_the_linear_program(rng):
+    # uniform clouds of one size go through the assignment solver; the same measures
+    # with explicit weights, and POT's network simplex called directly, solve the LP
+    import ot
+
+    for n, d in ((1, 2), (30, 2), (30, 5), (64, 3)):
+        X, Y = rng.normal(size=(n, d)), rng.normal(loc=0.5, size=(n, d))
         cost = ((X[:, None] - Y[None]) ** 2).sum(-1)
-        rows, cols = linear_sum_assignment(cost)
-        assert np.isclose(measures.wasserstein2(X, Y), np.sqrt(cost[rows, cols].mean()), rtol=1e-10)
+        uniform = np.full(n, 1.0 / n)
+        lp = np.sqrt(ot.emd2(uniform, uniform, cost))
+        assert np.isclose(measures.wasserstein2(X, Y), lp, rtol=1e-10)
+        assert np.isclose(measures.wasserstein2(X, Y, a=uniform, b=uniform), lp, rtol=1e-10)
+    states_a, states_b = rng.normal(size=(4, 12, 2)), rng.normal(size=(4, 12, 2))
+    expected = [np.sqrt(ot.emd2(np.full(12, 1 / 12), np.full(12, 1 / 12), ((x[:, None] - y[None]) ** 2).sum(-1)))
+                for x, y in zip(states_a, states_b)]
+    np.testing.assert_allclose(measures.wasserstein2_path(states_a, states_b), expected, rtol=1e-10)
 
 
 def test_w2_translation_permutation_and_unequal_sizes(rng):

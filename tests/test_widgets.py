@@ -125,3 +125,39 @@ def test_another_value_is_valid_and_different():
     assert another_value(W.Checkbox(value=False)) is True
     with pytest.raises(TypeError, match="control must be"):
         another_value(W.HTML())
+
+
+def test_panel_views_show_the_last_computed_data_and_keep_their_artists():
+    # a panel keeps one figure and moves its artists' data: what it shows must be the
+    # data it computed last, and moves must not pile up artists
+    from lora_clusters import widgets
+
+    phase = widgets.PhaseTransitionExplorer(log10_eps=-1.5, n=12, seed=3)
+    stability = widgets.StabilityExplorer(log10_size=-3.0)
+    low_rank = widgets.LowRankExplorer(d=3, n=10, seed=2)
+    counts = {}
+    for move in range(3):
+        phase.controls["seed"].value = 4 + move
+        stability.controls["rank"].value = 1 + move
+        low_rank.controls["n"].value = 11 + move
+        view, pair = phase.view, phase.pair
+        np.testing.assert_array_equal(view.perturbed.get_offsets(), pair.perturbed.final)
+        np.testing.assert_array_equal(view.reference.get_offsets(), pair.reference.final)
+        np.testing.assert_array_equal(view.w2.get_xydata(), np.column_stack([pair.t, pair.w2]))
+        assert view.T_delta.get_xdata()[0] == pair.T_delta
+        assert view.T_star.get_visible() == bool(np.isfinite(pair.T_star))
+        if np.isfinite(pair.T_star):
+            assert view.T_star.get_xdata()[0] == pair.T_star and f"{pair.T_star:.1f}" in view.T_star_label.get_text()
+        c = stability.comparison
+        np.testing.assert_array_equal(stability.view.measured.get_ydata(), c.w2[c.w2 > 0])
+        np.testing.assert_array_equal(stability.view.diameter.get_ydata(), c.bound.diameter)
+        lo, hi = stability.view.ax.get_ylim()
+        assert lo <= c.w2[c.w2 > 0].min() and hi >= c.bound.diameter.max()
+        segments = low_rank.view.paths.get_segments()
+        assert len(segments) == 11 + move
+        np.testing.assert_array_equal(segments[0], low_rank.trajectory.states[:, 0, :2])
+        np.testing.assert_array_equal(low_rank.view.end.get_offsets(), low_rank.trajectory.final[:, :2])
+        now = {name: [len(ax.get_children()) for ax in panel.view.figure.axes]
+               for name, panel in (("phase", phase), ("stability", stability), ("low_rank", low_rank))}
+        assert counts in ({}, now)
+        counts = now

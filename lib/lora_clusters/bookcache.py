@@ -53,17 +53,48 @@ def cache_dir(root: Path = ROOT) -> Path:
     return root / config["execute"]["cache"]
 
 
-def status(root: Path = ROOT) -> dict[Path, int | None]:
-    """For each chapter, the id of the cache record matching its current code, or None.
+def _record_ids(cache) -> dict[str, int]:
+    """Cache record id by notebook hash."""
+    return {r.hashkey: r.pk for r in cache.list_cache_records()}
 
-    Read-only: the notebook is hashed the way jupyter-cache does and looked up by hash
-    (``match_cache_notebook`` would stamp an access time into the database).
-    """
+
+def _record_id(cache, notebook, ids: dict[str, int]) -> int | None:
+    # hashed the way jupyter-cache does and looked up by hash: read-only, whereas
+    # ``match_cache_notebook`` would stamp an access time into the database
+    return ids.get(cache.create_hashed_notebook(notebook)[1])
+
+
+def status(root: Path = ROOT) -> dict[Path, int | None]:
+    """For each chapter, the id of the cache record matching its current code, or None."""
     from jupyter_cache import get_cache
 
     cache = get_cache(cache_dir(root))
-    by_hash = {r.hashkey: r.pk for r in cache.list_cache_records()}
-    return {path: by_hash.get(cache.create_hashed_notebook(read_chapter(path))[1]) for path in chapter_paths(root)}
+    ids = _record_ids(cache)
+    return {path: _record_id(cache, read_chapter(path), ids) for path in chapter_paths(root)}
+
+
+def executed_chapter(path: Path, cache_path: Path):
+    """The chapter at ``path`` as a notebook (an ``nbformat`` node) whose code cells
+    carry the outputs the cache at ``cache_path`` holds for its current code; None
+    when it holds none.  The cache stores code cells only; this puts their outputs
+    back into the whole chapter, hidden cells included (unlike myst-nb's copy under
+    ``jupyter_execute/``, which drops the outputs of removed cells)."""
+    from jupyter_cache import get_cache
+
+    if not (Path(cache_path) / "global.db").exists():
+        return None
+    cache = get_cache(cache_path)
+    source = read_chapter(Path(path))
+    pk = _record_id(cache, source, _record_ids(cache))
+    if pk is None:
+        return None
+    executed = [c for c in cache.get_cache_bundle(pk).nb.cells if c.cell_type == "code"]
+    code = [c for c in source.cells if c.cell_type == "code"]
+    if len(executed) != len(code):
+        return None
+    for cell, done in zip(code, executed):
+        cell.outputs, cell.execution_count = done.outputs, done.get("execution_count")
+    return source
 
 
 def prune(root: Path = ROOT) -> list[int]:

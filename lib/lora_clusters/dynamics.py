@@ -65,15 +65,23 @@ def _attention_weights(queries: np.ndarray, keys: np.ndarray, log_beta) -> np.nd
     """
     logits = queries @ np.swapaxes(keys, -1, -2)
     logits -= logits.max(axis=-1, keepdims=True)
-    beta = np.exp(np.minimum(np.asarray(log_beta, dtype=float), LOG_BETA_HARDMAX))
-    with np.errstate(over="ignore", under="ignore"):
-        # beta * (gap <= 0) may overflow to -inf, whose exp is the hard-max value 0.
-        logits *= beta[..., None, None] if np.ndim(beta) else beta
-        # Floor at -700: weights below e^-700 ~ 1e-304 are raised to it, which changes
-        # nothing at float64 resolution next to the row's weight 1, and keeps np.exp off
-        # its underflow path (5-30x slower; it dominated long runs in the hard-max regime).
-        np.maximum(logits, LOGIT_FLOOR, out=logits)
-        np.exp(logits, out=logits)
+    # The gaps (<= 0) are floored at LOGIT_FLOOR / beta before the product, so that
+    # beta * gap lies in [LOGIT_FLOOR, 0]: it cannot overflow, and np.exp stays off its
+    # underflow path (5-30x slower; it dominated long runs in the hard-max regime).
+    # Weights below e^-700 ~ 1e-304 are raised to it, which changes nothing at float64
+    # resolution next to the row's weight 1.  beta = 0 (log_beta -> -inf) gives uniform weights.
+    log_beta = np.asarray(log_beta, dtype=float)
+    if log_beta.size == 1 or bool((log_beta == log_beta.flat[0]).all()):
+        # one temperature for the whole batch (value matrices with the same top
+        # eigenvalue): scalar arithmetic is cheaper than broadcasting
+        beta = math.exp(min(float(log_beta.flat[0]), LOG_BETA_HARDMAX))
+        floor = LOGIT_FLOOR / beta if beta > 0.0 else -math.inf
+    else:
+        beta = np.exp(np.minimum(log_beta, LOG_BETA_HARDMAX))[..., None, None]
+        floor = np.divide(LOGIT_FLOOR, beta, out=np.full_like(beta, -np.inf), where=beta > 0.0)
+    np.maximum(logits, floor, out=logits)
+    logits *= beta
+    np.exp(logits, out=logits)
     return logits
 
 
@@ -86,10 +94,7 @@ def attention_average(queries, keys, values, log_beta=0.0) -> np.ndarray:
     Shapes: queries, keys ``(..., n, p)``; values ``(..., n, d)``; log_beta scalar or ``(...,)``.
     """
     weights = _attention_weights(queries, keys, log_beta)
-    # one product gives numerator and row sums: values extended by a column of ones
-    ones = np.ones(values.shape[:-1] + (1,))
-    both = weights @ np.concatenate([values, ones], axis=-1)
-    return both[..., :-1] / both[..., -1:]
+    return (weights @ values) / weights.sum(axis=-1, keepdims=True)
 
 
 def attention_matrix(x, Q, K, *, t: float = 0.0, V=None) -> np.ndarray:
@@ -322,6 +327,12 @@ _DP_A = [
 ]
 # difference between the 5th- and 4th-order weights: the local error estimate
 _DP_E = np.array([71 / 57600, 0.0, -71 / 16695, 71 / 1920, -17253 / 339200, 22 / 525, -1 / 40])
+# the tableau as a lower-triangular matrix: stage i combines the previous slopes with
+# one small product instead of a Python sum over arrays (a quarter of a step's cost
+# for a few tokens)
+_DP_A_MATRIX = np.zeros((7, 7))
+for _i, _row in enumerate(_DP_A):
+    _DP_A_MATRIX[_i, : len(_row)] = _row
 
 
 def _hermite(t0, y0, f0, t1, y1, f1, tau):
@@ -348,12 +359,14 @@ def _dopri5(field, y, t_max, h0, t_eval, rtol, atol, max_step, stop_when, progre
     stopped = False
     while t < t_max and not stopped:
         h = min(h, max_step, t_max - t)
-        k = [f]
+        k = np.empty((7,) + y.shape)  # the stage slopes, flattened below as (7, N)
+        k[0] = f
+        slopes = k.reshape(7, -1)
         for i in range(1, 7):
-            yi = y + h * sum(a * kj for a, kj in zip(_DP_A[i], k) if a != 0.0)
-            k.append(field(t + _DP_C[i] * h, yi))
+            yi = y + h * (_DP_A_MATRIX[i, :i] @ slopes[:i]).reshape(y.shape)
+            k[i] = field(t + _DP_C[i] * h, yi)
         y_new = yi  # the 7th stage point is the 5th-order solution (FSAL)
-        err_vec = h * sum(e * kj for e, kj in zip(_DP_E, k) if e != 0.0)
+        err_vec = h * (_DP_E @ slopes).reshape(y.shape)
         scale = atol + rtol * np.maximum(np.abs(y), np.abs(y_new))
         ratio = err_vec / scale
         # RMS over each trajectory's tokens, worst trajectory of the batch

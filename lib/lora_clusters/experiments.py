@@ -20,6 +20,8 @@ from ._validation import as_finite_array, as_tokens, positive_scalar
 __all__ = [
     "PhaseDiagram",
     "PhaseSweep",
+    "ReferenceClusters",
+    "reference_clusters",
     "StabilityComparison",
     "exit_time_grid",
     "fit_power_law",
@@ -115,6 +117,43 @@ def exit_time_grid(t_max: float, fine_until: float = 20.0, fine_dt: float = 0.05
     return np.unique(grid)
 
 
+@dataclass
+class ReferenceClusters:
+    r"""The unperturbed side of a phase-transition measurement (Q = K = V = I).
+
+    ``trajectory`` is the rescaled flow sampled every 0.1 up to ``t_reference``;
+    ``centers`` its distinct final positions; ``T_delta`` the time after which every
+    token stays within ``delta`` of them.  It depends on ``x0`` and ``delta`` only,
+    so it can be computed once and shared by sweeps over :math:`\varepsilon`.
+    """
+
+    x0: np.ndarray
+    delta: float
+    centers: np.ndarray
+    T_delta: float
+    trajectory: dynamics.Trajectory
+
+
+def reference_clusters(x0, delta: float = 0.1, *, t_reference: float = 60.0, cluster_tol: float = 1e-3,
+                       rtol: float = 1e-7, atol: float = 1e-10) -> ReferenceClusters:
+    r"""The clusters C of the unperturbed tokens and their clustering time
+    :math:`T_\delta` (step 1 of :func:`phase_transition_sweep`): the flow is
+    integrated with the adaptive integrator at ``rtol``/``atol``, sampled every 0.1,
+    to ``t_reference``; final positions closer than ``cluster_tol`` are one cluster."""
+    x0 = as_tokens(x0, "x0", allow_batch=False)
+    delta = positive_scalar(delta, "delta")
+    t_reference = positive_scalar(t_reference, "t_reference")
+    identity = np.eye(x0.shape[1])
+    reference = dynamics.simulate(x0, identity, identity, identity, t_max=t_reference, method="dopri5",
+                                  t_eval=np.linspace(0.0, t_reference, int(round(t_reference / 0.1)) + 1),
+                                  rtol=rtol, atol=atol)
+    centers = measures.cluster_centers(reference.final, tol=cluster_tol)
+    T_delta = measures.clustering_time(reference.t, reference.states, centers, delta)
+    if not np.isfinite(T_delta):
+        raise RuntimeError(f"the unperturbed tokens are not {delta}-clustered by t_reference = {t_reference}")
+    return ReferenceClusters(x0.copy(), delta, centers, float(T_delta), reference)
+
+
 def phase_transition_sweep(
     x0,
     eps,
@@ -125,14 +164,15 @@ def phase_transition_sweep(
     cluster_tol: float = 1e-3,
     rtol: float = 1e-7,
     atol: float = 1e-10,
+    reference: ReferenceClusters | None = None,
     progress: bool = False,
 ) -> PhaseSweep:
     r"""Phase-transition times for :math:`\tilde V = \mathrm{diag}(1,\dots,1-\varepsilon)`.
 
-    1. The unperturbed tokens (Q = K = V = I) are integrated with the adaptive
-       integrator (same tolerances, sampled every 0.1) to ``t_reference``; their distinct final positions (``cluster_tol``) are the
-       clusters C, and :math:`T_\delta` is when all tokens are within
-       :math:`\delta` of C for good.
+    1. The unperturbed tokens (Q = K = V = I) give the clusters C and
+       :math:`T_\delta` (:func:`reference_clusters` with ``t_reference``,
+       ``cluster_tol`` and the same tolerances; pass ``reference`` to reuse one
+       computed before for the same ``x0`` and ``delta``).
     2. All perturbed runs are integrated together (a batch over V) with the
        adaptive integrator, stopping once every run has left the
        :math:`\delta`-clustering of C.  :math:`T^*` is the first time after the
@@ -147,14 +187,13 @@ def phase_transition_sweep(
     delta = positive_scalar(delta, "delta")
     d = x0.shape[1]
     identity = np.eye(d)
-
-    reference = dynamics.simulate(x0, identity, identity, identity, t_max=t_reference, method="dopri5",
-                                  t_eval=np.linspace(0.0, t_reference, int(round(t_reference / 0.1)) + 1),
-                                  rtol=rtol, atol=atol)
-    centers = measures.cluster_centers(reference.final, tol=cluster_tol)
-    T_delta = measures.clustering_time(reference.t, reference.states, centers, delta)
-    if not np.isfinite(T_delta):
-        raise RuntimeError(f"the unperturbed tokens are not {delta}-clustered by t_reference = {t_reference}")
+    if reference is None:
+        reference = reference_clusters(x0, delta, t_reference=t_reference, cluster_tol=cluster_tol, rtol=rtol, atol=atol)
+    elif not isinstance(reference, ReferenceClusters):
+        raise TypeError(f"reference must be a ReferenceClusters (from reference_clusters), got {type(reference).__name__}")
+    elif reference.x0.shape != x0.shape or not np.array_equal(reference.x0, x0) or reference.delta != delta:
+        raise ValueError("reference was computed for other initial tokens or another delta than x0 and delta")
+    centers, T_delta = reference.centers, reference.T_delta
 
     # the exit is also watched at every accepted step, which can catch a short excursion
     # between two points of the output grid; T* is the first exit over both sets of samples
@@ -296,7 +335,8 @@ class TransitionPair:
 
 
 def transition_pair(x0, eps: float, *, delta: float = 0.1, t_max: float | None = None, n_times: int = 400,
-                    sweep_t_max: float = 20000.0, rtol: float = 1e-8, atol: float = 1e-11) -> TransitionPair:
+                    sweep_t_max: float = 20000.0, rtol: float = 1e-8, atol: float = 1e-11,
+                    reference: ReferenceClusters | None = None) -> TransitionPair:
     r"""Fig. 2: the rescaled tokens for :math:`Q = K = V = I` and for
     :math:`\tilde V = I - \varepsilon e_d e_d^\top`, from the same ``x0``.
 
@@ -304,12 +344,14 @@ def transition_pair(x0, eps: float, *, delta: float = 0.1, t_max: float | None =
     both flows are then sampled at ``n_times`` equally spaced times up to ``t_max``
     (default: twice :math:`T^*`, or 50 if there is no exit), as one batch over the two
     value matrices with the adaptive integrator at tolerances ``rtol``/``atol``, and
-    compared by the exact :math:`W_2` at every sample.
+    compared by the exact :math:`W_2` at every sample.  ``reference`` (from
+    :func:`reference_clusters` for the same ``x0`` and ``delta``) saves recomputing
+    the unperturbed clusters when only ``eps`` changes.
     """
     x0 = as_tokens(x0, "x0", allow_batch=False)
     eps = positive_scalar(eps, "eps")
     d = x0.shape[1]
-    sweep = phase_transition_sweep(x0, [eps], delta=delta, t_max=sweep_t_max)
+    sweep = phase_transition_sweep(x0, [eps], delta=delta, t_max=sweep_t_max, reference=reference)
     T_star = float(sweep.T_star[0])
     if t_max is None:
         t_max = 2.0 * T_star if np.isfinite(T_star) else 50.0

@@ -12,10 +12,17 @@ import re
 import matplotlib
 
 import matplotlib.pyplot as plt
+import matplotlib.ticker
 import numpy as np
 from matplotlib.animation import FuncAnimation
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import LineCollection
+from matplotlib.figure import Figure
 
 __all__ = [
+    "PathsView",
+    "StabilityView",
+    "TransitionView",
     "animate_tokens",
     "plot_paths",
     "plot_phase_diagram",
@@ -178,3 +185,148 @@ def plot_phase_diagram(diagram, *, ax=None, paper_points=None):
            xlabel=r"perturbation size $\varepsilon = \|\tilde V - V\|_{op}$", ylabel="time t (layers)")
     ax.legend(fontsize=7, loc="upper right")
     return ax
+
+
+# --------------------------------------------------------------------------------------
+# views: figures that a live panel keeps and updates in place
+# --------------------------------------------------------------------------------------
+# A panel redraws on every slider move.  Building a figure costs more than drawing it
+# (axes, ticks and text are created anew each time), so a panel keeps one view, moves
+# the data of its artists, and re-renders.  The figures live outside pyplot: the
+# inline backend never shows them by itself and they are never closed.
+
+#: resolution at which panels render (the PNG sent to the front end)
+PANEL_DPI = 72
+
+
+def _panel_figure(figsize) -> Figure:
+    # created at the resolution it is saved at, so that every render reuses one Agg
+    # renderer and its text-layout cache
+    figure = Figure(figsize=figsize, dpi=PANEL_DPI)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _few_ticks(*axes, nbins: int = 5) -> None:
+    """At most ``nbins`` intervals on each linear axis: every tick label is text
+    drawn anew at each render, about a millisecond apiece."""
+    for ax in axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins, steps=[1, 2, 2.5, 5, 10]))
+
+
+def _plain_log_ticks(axis) -> None:
+    """One plain tick label per decade (1e-03) and no minor ticks on a log axis: the
+    default 10^k labels go through mathtext, and the minor ticks of a range of many
+    decades are a hundred small artists; together they were half of a redraw."""
+    axis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda y, _pos: f"{y:.0e}"))
+    axis.set_minor_locator(matplotlib.ticker.NullLocator())
+
+
+class PathsView:
+    """Token paths in the plane (first two coordinates), as :func:`plot_paths` draws
+    them: grey paths, open circles at t = 0, filled dots at the end."""
+
+    def __init__(self, figsize=(4.5, 4.5)):
+        self.figure = figure = _panel_figure(figsize)
+        figure.subplots_adjust(left=0.14, right=0.97, bottom=0.11, top=0.92)
+        self.ax = ax = figure.add_subplot()
+        self.paths = ax.add_collection(LineCollection([], lw=0.8, color="0.55"))
+        self.start = ax.scatter([], [], s=18, facecolor="none", edgecolor="k")
+        self.end = ax.scatter([], [], s=30, color="C3", zorder=3)
+        ax.set_aspect("equal", adjustable="box")
+        _few_ticks(ax)
+
+    def update(self, t, states, *, title: str, label: str = "z", title_size: float = 10) -> Figure:
+        """Show the trajectory ``states`` (m, n, d) sampled at ``t``; returns the figure."""
+        xy = np.asarray(states)[..., :2]
+        self.paths.set_segments(np.swapaxes(xy, 0, 1))
+        self.start.set_offsets(xy[0])
+        self.end.set_offsets(xy[-1])
+        lo, hi = _limits(xy)
+        self.ax.set(xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]), xlabel=f"${label}_1$", ylabel=f"${label}_2$")
+        self.ax.set_title(title, fontsize=title_size)
+        self.ax.legend([self.start, self.end], ["t = 0", f"t = {t[-1]:.0f}"], loc="best", fontsize=8)
+        return self.figure
+
+
+class StabilityView:
+    """One :class:`~lora_clusters.experiments.StabilityComparison` as
+    :func:`plot_stability` draws it (measured W2, bound (24), diameter), with the
+    vertical axis capped at 100 times the diameter: above the diameter the bound says
+    nothing, and it grows like exp(exp(t)), so uncapped limits would span hundreds of
+    decades."""
+
+    def __init__(self, figsize=(6, 3.6)):
+        self.figure = figure = _panel_figure(figsize)
+        figure.subplots_adjust(left=0.13, right=0.97, bottom=0.14, top=0.95)
+        self.ax = ax = figure.add_subplot()
+        (self.measured,) = ax.plot([], [], color="C0", lw=1.6)
+        (self.bound,) = ax.plot([], [], color="C0", lw=1.2, ls="--")
+        (self.diameter,) = ax.plot([], [], color="k", lw=0.8, ls=":")
+        ax.set(yscale="log", xlabel="time t (layers)", ylabel=r"$W_2(\mu_t, \nu_t)$")
+        _plain_log_ticks(ax.yaxis)
+
+    def update(self, comparison, label: str) -> Figure:
+        c = comparison
+        keep = c.w2 > 0
+        self.measured.set_data(c.t[keep], c.w2[keep])
+        finite = np.isfinite(c.bound.w2_bound) & (c.t > 0)
+        self.bound.set_data(c.t[finite], c.bound.w2_bound[finite])
+        self.diameter.set_data(c.t, c.bound.diameter)
+        measured = c.w2[keep]
+        bottom = 0.3 * float(measured.min()) if measured.size else 1e-12
+        self.ax.set(xlim=(0.0, float(c.t[-1])), ylim=(bottom, 100.0 * float(np.max(c.bound.diameter))))
+        self.ax.legend([self.measured, self.bound, self.diameter],
+                       [f"{label}: measured", f"{label}: bound (24)", "diameter $2R_t$"], fontsize=7, ncol=2,
+                       loc="lower right")
+        return self.figure
+
+
+class TransitionView:
+    r"""A :class:`~lora_clusters.experiments.TransitionPair` in two panels: the
+    rescaled tokens of both flows at the last sample, and their W2 over time with
+    :math:`T_\delta` and :math:`T^*(\delta)` marked (:func:`plot_transition_distance`).
+    The markers are labelled in place rather than by legends, which cost a tenth of
+    a redraw each."""
+
+    def __init__(self, figsize=(8.4, 3.2)):
+        self.figure = figure = _panel_figure(figsize)
+        figure.subplots_adjust(left=0.07, right=0.98, bottom=0.16, top=0.9, wspace=0.3)
+        self.tokens_ax, self.w2_ax = figure.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.7]})
+        self.reference = self.tokens_ax.scatter([], [], s=36, facecolors="none", edgecolors="C0")
+        self.perturbed = self.tokens_ax.scatter([], [], s=12, color="C3")
+        self.tokens_ax.set(xlabel="$z_1$", ylabel="$z_2$")
+        (self.w2,) = self.w2_ax.plot([], [], color="C0", lw=1.5)
+        self.T_delta = self.w2_ax.axvline(0.0, color="C1", ls="--", lw=1)
+        self.T_star = self.w2_ax.axvline(0.0, color="C3", ls="--", lw=1)
+        # labels at the top of the markers: x in data units, y in axes units
+        on_top = self.w2_ax.get_xaxis_transform()
+        self.T_delta_label = self.w2_ax.text(0.0, 0.97, "", transform=on_top, color="C1", fontsize=8, va="top",
+                                             ha="left")
+        self.T_star_label = self.w2_ax.text(0.0, 0.87, "", transform=on_top, color="C3", fontsize=8, va="top",
+                                            ha="right")
+        self.w2_ax.set(xlabel="time t (layers)", ylabel=r"$W_2(\mu_t, \tilde\mu_t)$ (rescaled tokens)")
+        _few_ticks(self.tokens_ax, self.w2_ax)
+
+    def update(self, pair) -> Figure:
+        p = pair
+        self.reference.set_offsets(p.reference.final[:, :2])
+        self.perturbed.set_offsets(p.perturbed.final[:, :2])
+        lo, hi = _limits(np.concatenate([p.reference.final, p.perturbed.final])[None, :, :2], pad=0.15)
+        self.tokens_ax.set(xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]))
+        self.tokens_ax.set_title(f"t = {p.t[-1]:.0f}: ○ V = I,  ● V~ = I - eps e2 e2ᵀ", fontsize=9)
+        self.w2.set_data(p.t, p.w2)
+        self.T_delta.set_xdata([p.T_delta, p.T_delta])
+        self.T_delta_label.set_x(p.T_delta)
+        self.T_delta_label.set_text(f" T_δ = {p.T_delta:.1f}")
+        has_exit = bool(np.isfinite(p.T_star))
+        for artist in (self.T_star, self.T_star_label):
+            artist.set_visible(has_exit)
+        if has_exit:
+            self.T_star.set_xdata([p.T_star, p.T_star])
+            self.T_star_label.set_x(p.T_star)
+            self.T_star_label.set_text(f"T*(δ) = {p.T_star:.1f} ")
+        top = float(np.max(p.w2))
+        self.w2_ax.set(xlim=(0.0, float(p.t[-1])), ylim=(-0.03 * top, 1.15 * top if top > 0 else 1.0))
+        return self.figure

@@ -305,32 +305,22 @@ def _table(header, rows) -> nodes.table:
 
 
 def _cached_notebook(app, chapter: str) -> dict | None:
-    """The chapter as a notebook with the outputs the jupyter-cache holds for its
-    current code, as a plain dict (None when the cache has none).  Unlike the copy
-    under jupyter_execute/, it keeps the outputs of hidden cells, the provenance
-    record among them."""
+    """The chapter with its cached outputs as a plain dict (see
+    :func:`bookcache.executed_chapter`), read once per build: the download menu and
+    the provenance table both ask for it."""
     import nbformat
-    from jupyter_cache import get_cache
 
     from . import bookcache
 
-    cache_path = Path(app.srcdir) / app.config.nb_execution_cache_path
-    if not (cache_path / "global.db").exists():
-        return None
-    cache = get_cache(cache_path)
-    source = bookcache.read_chapter(Path(app.env.doc2path(chapter)))
-    hashkey = cache.create_hashed_notebook(source)[1]
-    for record in cache.list_cache_records():
-        if record.hashkey == hashkey:
-            # the cache keeps the code cells only: put their outputs into the full chapter
-            executed = [c for c in cache.get_cache_bundle(record.pk).nb.cells if c.cell_type == "code"]
-            code = [c for c in source.cells if c.cell_type == "code"]
-            if len(executed) != len(code):
-                return None
-            for cell, done in zip(code, executed):
-                cell.outputs, cell.execution_count = done.outputs, done.get("execution_count")
-            return json.loads(nbformat.writes(source))
-    return None
+    # kept on the application, which lives for one build (the environment is pickled
+    # between builds and must not carry outputs along)
+    notebooks = app.__dict__.setdefault("_lora_notebooks", {})
+    if chapter not in notebooks:
+        cache_path = Path(app.srcdir) / app.config.nb_execution_cache_path
+        nb = bookcache.executed_chapter(Path(app.env.doc2path(chapter)), cache_path)
+        notebooks[chapter] = None if nb is None else json.loads(nbformat.writes(nb))
+    nb = notebooks[chapter]
+    return None if nb is None else json.loads(json.dumps(nb))  # a copy: callers may edit it
 
 
 def _cached_provenance(app, chapter: str) -> dict | None:

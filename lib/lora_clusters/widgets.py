@@ -1,15 +1,15 @@
 """Live ipywidgets panels for JupyterLab (they need a running kernel).
 
-Each panel exposes its controls in ``panel.controls`` and the data it last drew
-(``panel.trajectory``), so that tests can move a slider and check what changed.
+Each panel exposes its controls in ``panel.controls``, the data it last drew
+(``panel.trajectory``, ``panel.comparison`` or ``panel.pair``) and the figure that
+shows it (``panel.view``, a view from :mod:`lora_clusters.plots` kept for the
+panel's lifetime and updated in place), so that tests can move a slider and check
+what changed.
 """
 
 from __future__ import annotations
 
 import ipywidgets as W
-import matplotlib
-import matplotlib.pyplot as plt
-import matplotlib.ticker
 import numpy as np
 
 from . import dynamics, experiments, lora, measures, plots, setups
@@ -18,14 +18,13 @@ __all__ = ["DynamicsExplorer", "LowRankExplorer", "PhaseTransitionExplorer", "St
            "render_png", "show_in", "shown_image"]
 
 
-def render_png(fig, dpi: int = 72) -> bytes:
+def render_png(fig, dpi: int = plots.PANEL_DPI) -> bytes:
     """The figure as PNG bytes (fixed layout, no tight bounding box: the panels set
-    their margins once, which keeps a redraw cheap), and the figure closed."""
+    their margins once, which keeps a redraw cheap)."""
     import io
 
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, pil_kwargs={"compress_level": 1})  # speed over size
-    plt.close(fig)
     return buffer.getvalue()
 
 
@@ -93,6 +92,7 @@ class DynamicsExplorer:
         self.widget = W.VBox([W.HBox(list(self.controls.values())[:3]), W.HBox(list(self.controls.values())[3:]),
                               self.summary, self.output])
         self.trajectory = None
+        self.view = plots.PathsView()
         self.redraw()
 
     def values(self) -> dict:
@@ -108,10 +108,9 @@ class DynamicsExplorer:
         self.n_clusters = len(measures.cluster_centers(self.trajectory.final, tol=1e-2))
         self.summary.value = (f"<b>{self.n_clusters}</b> distinct points (within 0.01) at t = {self.trajectory.t[-1]:.1f}"
                               + ("" if v["rescaled"] or t_max == v["t_max"] else " (x grows like e^{tV}: capped at t = 8)"))
-        fig, ax = plt.subplots(figsize=(4.5, 4.5))
-        plots.plot_paths(self.trajectory.t, self.trajectory.states, ax=ax, label="z" if v["rescaled"] else "x")
-        ax.set_title(f"V = {v['V']}, n = {v['n']}, seed = {v['seed']}")
-        show_in(self.output, fig)
+        show_in(self.output, self.view.update(self.trajectory.t, self.trajectory.states,
+                                              title=f"V = {v['V']}, n = {v['n']}, seed = {v['seed']}",
+                                              label="z" if v["rescaled"] else "x"))
 
     def _ipython_display_(self):
         from IPython.display import display
@@ -161,6 +160,7 @@ class StabilityExplorer(_Panel):
             "t_max": W.FloatSlider(value=t_max, min=0.5, max=6.0, step=0.5, description="t_max"),
         }
         self.comparison = self.triple = None
+        self.view = plots.StabilityView()
         self._build([list(self.controls.values())[:3], list(self.controls.values())[3:]])
 
     def redraw(self) -> None:
@@ -177,18 +177,7 @@ class StabilityExplorer(_Panel):
             f"bound holds at every sample: <b>{c.holds}</b>; informative (below 2R<sub>t</sub>) until "
             f"t = <b>{c.bound.informative_until:.2f}</b>; smallest bound/measured ratio: "
             + (f"<b>{finite.min():.3g}</b>" if finite.size else "none finite"))
-        fig, ax = plt.subplots(figsize=(6, 3.6))
-        plots.plot_stability({f"{v['target']}, rank {v['rank']}": c}, ax=ax)
-        # above the diameter the bound says nothing; without a cap the axis can span
-        # hundreds of decades (the bound grows like exp(exp(t))), and asking matplotlib
-        # for its automatic limits would already overflow
-        measured = c.w2[c.w2 > 0]
-        ax.set_ylim(0.3 * float(measured.min()) if measured.size else 1e-12, 100.0 * float(np.max(c.bound.diameter)))
-        # plain-text tick labels: the default 10^k labels go through mathtext, which
-        # costs a third of the redraw
-        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda y, _pos: f"{y:.0e}"))
-        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        show_in(self.output, fig)
+        show_in(self.output, self.view.update(c, f"{v['target']}, rank {v['rank']}"))
 
 
 class PhaseTransitionExplorer(_Panel):
@@ -199,7 +188,11 @@ class PhaseTransitionExplorer(_Panel):
     :math:`T^*(\delta)` marked; ``pair`` holds the last :class:`experiments.TransitionPair`.
     """
 
-    horizon = 2000.0  # longest exit time looked for (T*·eps <= 1.34 in Chapter 3, so 1340 at eps = 1e-3)
+    #: the exit is looked for until t = min(max_horizon, horizon_times_eps / eps): T*·eps
+    #: lies between 0.21 and 1.34 in Chapter 3, and a run without exit costs time in
+    #: proportion to its horizon (the flow is stiff near the clusters)
+    horizon_times_eps = 4.0
+    max_horizon = 2000.0
 
     def __init__(self, log10_eps: float = -2.0, n: int = 20, seed: int = 5):
         self.controls = {
@@ -208,28 +201,35 @@ class PhaseTransitionExplorer(_Panel):
             "seed": W.IntSlider(value=seed, min=0, max=40, description="seed"),
         }
         self.pair = None
+        self.view = plots.TransitionView()
+        self._references: dict[tuple[int, int], experiments.ReferenceClusters] = {}
         self._build([list(self.controls.values())])
+
+    def reference(self, n: int, seed: int) -> experiments.ReferenceClusters:
+        """The clusters of V = I for these tokens, computed once per (n, seed): an
+        eps move then only integrates the perturbed flow."""
+        key = (n, seed)
+        if key not in self._references:
+            if len(self._references) >= 64:
+                self._references.clear()
+            self._references[key] = experiments.reference_clusters(setups.initial_tokens(n, 2, seed=seed))
+        return self._references[key]
 
     def redraw(self) -> None:
         v = self.values()
         x0 = setups.initial_tokens(v["n"], 2, seed=v["seed"])
         eps = 10.0 ** v["log10_eps"]
-        # display accuracy (rtol 1e-6, 100 samples) keeps a slider move interactive;
-        # Chapter 3's Fig. 2 uses the default, tighter settings
-        self.pair = p = experiments.transition_pair(x0, eps, n_times=100, rtol=1e-6, atol=1e-9,
-                                                     sweep_t_max=self.horizon)
+        # the curves at display accuracy (rtol 1e-5, 100 samples) keep a slider move
+        # interactive; T_delta and T* come from the sweep at its own tolerances, as in
+        # Chapter 3, whose Fig. 2 also draws the curves at the tighter default
+        horizon = min(self.max_horizon, self.horizon_times_eps / eps)
+        self.pair = p = experiments.transition_pair(x0, eps, n_times=100, rtol=1e-5, atol=1e-8,
+                                                     sweep_t_max=horizon,
+                                                     reference=self.reference(v["n"], v["seed"]))
         exit_text = (f"T* = <b>{p.T_star:.1f}</b>, T*·eps = <b>{p.T_star * eps:.3f}</b>" if np.isfinite(p.T_star)
-                     else f"<b>no exit</b> before t = {self.horizon:.0f} (the clusters of V = I may also be stable for this V~)")
+                     else f"<b>no exit</b> before t = {horizon:.0f} (the clusters of V = I may also be stable for this V~)")
         self.summary.value = f"eps = {eps:.3g}: {len(p.centers)} clusters of V = I, T<sub>δ</sub> = <b>{p.T_delta:.1f}</b>, {exit_text}"
-        # one scatter of both end states (cheaper to draw than Fig. 2's two panels)
-        fig, axes = plt.subplots(1, 2, figsize=(8.4, 3.2), gridspec_kw={"width_ratios": [1, 1.7]})
-        fig.subplots_adjust(left=0.07, right=0.98, bottom=0.16, top=0.9, wspace=0.3)
-        axes[0].scatter(*p.reference.final.T, s=36, facecolors="none", edgecolors="C0", label="V = I")
-        axes[0].scatter(*p.perturbed.final.T, s=12, color="C3", label="V~ = I - eps e2 e2ᵀ")
-        axes[0].set(title=f"tokens at t = {p.t[-1]:.0f}", xlabel="$z_1$", ylabel="$z_2$")
-        axes[0].legend(fontsize=7, loc="upper left")
-        plots.plot_transition_distance(p, ax=axes[1])
-        show_in(self.output, fig)
+        show_in(self.output, self.view.update(p))
 
 
 class LowRankExplorer(_Panel):
@@ -249,6 +249,7 @@ class LowRankExplorer(_Panel):
             "seed": W.IntSlider(value=seed, min=0, max=40, description="seed"),
         }
         self.trajectory = None
+        self.view = plots.PathsView(figsize=(4.8, 4.5))
         self._build([list(self.controls.values())[:2], list(self.controls.values())[2:]])
 
     def redraw(self) -> None:
@@ -263,7 +264,6 @@ class LowRankExplorer(_Panel):
             dynamics.attention_matrix(self.trajectory.final, A, A, t=20.0, V=np.eye(d)))
         self.summary.value = (f"rank {rank} in d = {d}: <b>{self.n_clusters}</b> clusters at t = 20; "
                               f"distance of P(20) to P*: <b>{self.P_star_distance:.1e}</b>")
-        fig, ax = plt.subplots(figsize=(4.8, 4.5))
-        plots.plot_paths(self.trajectory.t, self.trajectory.states, ax=ax)
-        ax.set_title(f"rank(A) = {rank}, d = {d}, n = {v['n']} (first two coordinates)", fontsize=9)
-        show_in(self.output, fig)
+        show_in(self.output, self.view.update(
+            self.trajectory.t, self.trajectory.states,
+            title=f"rank(A) = {rank}, d = {d}, n = {v['n']} (first two coordinates)", title_size=9))
