@@ -73,6 +73,10 @@ def test_no_page_loads_anything_from_outside_the_site(built):
     assert (html / "_static" / "vendor" / "mathjax" / "tex-mml-chtml.js").exists()
     assert (html / "_static" / "vendor" / "html-manager" / "embed-amd.js").exists()
     assert "_static/vendor/mathjax/tex-mml-chtml.js" in (html / "book" / "ch02_stability.html").read_text()
+    # MathJax's other combined bundles are left out, latest.js (which loads MathJax from
+    # a CDN) among them
+    mathjax = html / "_static" / "vendor" / "mathjax"
+    assert not any((mathjax / name).exists() for name in ("latest.js", "tex-chtml.js", "tex-svg.js", "mml-chtml.js"))
 
 
 def test_internal_links_and_cross_references_resolve(built):
@@ -170,6 +174,27 @@ def test_page_in_chromium(built, browser, docname):
             page.close()
     assert outside == [], f"requests left 127.0.0.1: {outside}"
     assert problems == [], problems
+
+
+def test_mathjax_loads_its_lazy_components_from_the_site(built, browser):
+    # the reader's MathJax menu loads components on demand (the accessibility
+    # explorer with the speech rule engine, the SVG renderer, the safe extension,
+    # TeX extensions): they must all come from the vendored copy
+    html, _ = built
+    with StaticServer(html) as server:
+        page, problems, outside = _visit(browser, server.url + "book/ch02_stability.html", SCREENSHOTS)
+        try:
+            page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=30000)
+            page.evaluate("() => MathJax.startup.promise")
+            components = ["a11y/explorer", "a11y/assistive-mml", "ui/safe", "output/svg", "[tex]/physics"]
+            page.evaluate("(names) => MathJax.loader.load(...names)", components)
+            loaded = page.evaluate("(names) => names.map(n => MathJax.loader.getPackage?.(n)?.isLoaded ?? "
+                                   "MathJax._.components.package.Package.packages.get(n)?.isLoaded)", components)
+            page.wait_for_timeout(500)
+        finally:
+            page.close()
+    assert loaded == [True] * len(components), dict(zip(components, loaded))
+    assert outside == [] and problems == [], (outside, problems)
 
 
 def test_search_finds_a_chapter_phrase(built, browser):

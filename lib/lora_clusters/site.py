@@ -71,7 +71,12 @@ class Asset:
 ASSETS = (
     Asset("mathjax", "3.2.2",
           "sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw==",
-          "package/es5", "vendor/mathjax"),
+          "package/es5", "vendor/mathjax",
+          # the page loads the combined tex-mml-chtml.js, which lazily loads from the
+          # folders (a11y, sre, ui, input and output extensions, fonts); the other
+          # combined bundles (13 MB) are never requested, and latest.js would fetch
+          # MathJax from a CDN
+          exclude=(r"^package/es5/(tex-(chtml|svg|mml-svg)|mml-(chtml|svg)|node-main|latest)[^/]*\.js$",)),
     Asset("requirejs", "2.3.8",
           "sha512-7/cTSLOdYkNBNJcDMWf+luFvMriVm7eYxp4BcFCsAX0wF421Vyce5SXP17c+Jd5otXKGNehIonFlyQXSowL6Mw==",
           "package/require.js", "vendor/requirejs/require.js"),
@@ -82,7 +87,9 @@ ASSETS = (
 
 
 def _stamp(asset: Asset) -> Path:
-    return STATIC_DIR / ".stamps" / f"{asset.name.replace('/', '__')}-{asset.version}"
+    # what is unpacked depends on the exclusions too: a change of them unpacks again
+    selection = hashlib.sha256(repr((asset.member, asset.target, asset.exclude)).encode()).hexdigest()[:10]
+    return STATIC_DIR / ".stamps" / f"{asset.name.replace('/', '__')}-{asset.version}-{selection}"
 
 
 def _check_integrity(data: bytes, asset: Asset) -> None:
