@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -131,8 +132,23 @@ def test_strip_solutions_on_a_small_document():
         site.strip_solutions("```{solution-start} e1\n```\nno end\n")
 
 
-def _visit(browser, url, shot: Path):
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+@contextmanager
+def visit(browser, html: Path, path: str):
+    """Serve the site ``html`` on 127.0.0.1, open ``path`` in Chromium and yield
+    (page, problems, outside): console and page errors, failed requests and HTTP
+    errors, and requests that left 127.0.0.1, as they happen.  The page is closed
+    on exit."""
+    with StaticServer(html) as server:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        try:
+            problems, outside = _watch(page)
+            page.goto(server.url + path, wait_until="networkidle")
+            yield page, problems, outside
+        finally:
+            page.close()
+
+
+def _watch(page):
     problems, outside = [], []
     page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
     page.on("pageerror", lambda err: problems.append(f"page error: {err}"))
@@ -140,38 +156,33 @@ def _visit(browser, url, shot: Path):
     page.on("response", lambda resp: problems.append(f"HTTP {resp.status}: {resp.url}") if resp.status >= 400 else None)
     page.on("request", lambda req: outside.append(req.url)
             if urlparse(req.url).scheme in ("http", "https") and urlparse(req.url).hostname != "127.0.0.1" else None)
-    page.goto(url, wait_until="networkidle")
-    return page, problems, outside
+    return problems, outside
 
 
 @pytest.mark.parametrize("docname", toc_pages())
 def test_page_in_chromium(built, browser, docname):
     html, _ = built
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with StaticServer(html) as server:
-        page, problems, outside = _visit(browser, server.url + docname + ".html", SCREENSHOTS)
-        try:
-            has_math = page.evaluate("() => document.querySelectorAll('.math, span.math, div.math').length") > 0
-            if has_math:
-                page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=30000)
-                page.evaluate("() => MathJax.startup.promise")
-                assert page.evaluate("() => document.querySelectorAll('mjx-container').length") > 0, "math not typeset"
-                assert page.evaluate("() => document.querySelectorAll('mjx-merror').length") == 0, "MathJax errors"
-            body = page.evaluate("() => document.querySelector('main, article, body').innerText")
-            assert "$$" not in body and "\\begin{" not in body, "raw TeX left on the page"
-            broken = page.evaluate("() => [...document.images].filter(i => !i.complete || i.naturalWidth === 0)"
-                                   ".map(i => (i.src || '').slice(0, 80))")
-            assert broken == [], broken
-            # an animation's player switches frames without a kernel
-            if page.locator("img[id^='_anim_img']").count():
-                image = page.locator("img[id^='_anim_img']").first
-                before = image.get_attribute("src")
-                page.locator("button[onclick*='next_frame']").first.click()
-                page.wait_for_timeout(200)
-                assert image.get_attribute("src") != before, "the animation did not advance"
-            page.screenshot(path=str(SCREENSHOTS / f"{docname.replace('/', '__')}.png"))
-        finally:
-            page.close()
+    with visit(browser, html, docname + ".html") as (page, problems, outside):
+        has_math = page.evaluate("() => document.querySelectorAll('.math, span.math, div.math').length") > 0
+        if has_math:
+            page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=30000)
+            page.evaluate("() => MathJax.startup.promise")
+            assert page.evaluate("() => document.querySelectorAll('mjx-container').length") > 0, "math not typeset"
+            assert page.evaluate("() => document.querySelectorAll('mjx-merror').length") == 0, "MathJax errors"
+        body = page.evaluate("() => document.querySelector('main, article, body').innerText")
+        assert "$$" not in body and "\\begin{" not in body, "raw TeX left on the page"
+        broken = page.evaluate("() => [...document.images].filter(i => !i.complete || i.naturalWidth === 0)"
+                               ".map(i => (i.src || '').slice(0, 80))")
+        assert broken == [], broken
+        # an animation's player switches frames without a kernel
+        if page.locator("img[id^='_anim_img']").count():
+            image = page.locator("img[id^='_anim_img']").first
+            before = image.get_attribute("src")
+            page.locator("button[onclick*='next_frame']").first.click()
+            page.wait_for_timeout(200)
+            assert image.get_attribute("src") != before, "the animation did not advance"
+        page.screenshot(path=str(SCREENSHOTS / f"{docname.replace('/', '__')}.png"))
     assert outside == [], f"requests left 127.0.0.1: {outside}"
     assert problems == [], problems
 
@@ -181,32 +192,23 @@ def test_mathjax_loads_its_lazy_components_from_the_site(built, browser):
     # explorer with the speech rule engine, the SVG renderer, the safe extension,
     # TeX extensions): they must all come from the vendored copy
     html, _ = built
-    with StaticServer(html) as server:
-        page, problems, outside = _visit(browser, server.url + "book/ch02_stability.html", SCREENSHOTS)
-        try:
-            page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=30000)
-            page.evaluate("() => MathJax.startup.promise")
-            components = ["a11y/explorer", "a11y/assistive-mml", "ui/safe", "output/svg", "[tex]/physics"]
-            page.evaluate("(names) => MathJax.loader.load(...names)", components)
-            loaded = page.evaluate("(names) => names.map(n => MathJax.loader.getPackage?.(n)?.isLoaded ?? "
-                                   "MathJax._.components.package.Package.packages.get(n)?.isLoaded)", components)
-            page.wait_for_timeout(500)
-        finally:
-            page.close()
+    components = ["a11y/explorer", "a11y/assistive-mml", "ui/safe", "output/svg", "[tex]/physics"]
+    with visit(browser, html, "book/ch02_stability.html") as (page, problems, outside):
+        page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=30000)
+        page.evaluate("() => MathJax.startup.promise")
+        page.evaluate("(names) => MathJax.loader.load(...names)", components)  # rejects if one fails
+        loaded = page.evaluate("(names) => names.map(n => MathJax._.components.package.Package.packages.get(n)"
+                               "?.isLoaded)", components)
     assert loaded == [True] * len(components), dict(zip(components, loaded))
     assert outside == [] and problems == [], (outside, problems)
 
 
 def test_search_finds_a_chapter_phrase(built, browser):
     html, _ = built
-    with StaticServer(html) as server:
-        page, problems, outside = _visit(browser, server.url + "search.html?q=Gronwall", SCREENSHOTS)
-        try:
-            page.wait_for_selector("#search-results ul.search li a, ul.search li a", timeout=30000)
-            hits = page.evaluate("() => [...document.querySelectorAll('ul.search li a')].map(a => a.href)")
-            page.screenshot(path=str(SCREENSHOTS / "search.png"))
-        finally:
-            page.close()
+    with visit(browser, html, "search.html?q=Gronwall") as (page, problems, outside):
+        page.wait_for_selector("#search-results ul.search li a, ul.search li a", timeout=30000)
+        hits = page.evaluate("() => [...document.querySelectorAll('ul.search li a')].map(a => a.href)")
+        page.screenshot(path=str(SCREENSHOTS / "search.png"))
     assert any("ch02_stability" in h for h in hits), hits
     assert outside == [] and problems == [], (outside, problems)
 

@@ -35,6 +35,18 @@ __all__ = [
 PHASE_COLOURS = {"no clusters": "#f4b6b6", "original clusters": "#f9d9a6", "new clusters": "#bfe3b4"}
 
 TOKEN_STYLE = dict(s=22, color="C0", edgecolor="k", linewidth=0.4, zorder=3)
+#: token paths: grey lines, open circles at the start, filled dots at the end
+PATH_STYLE = dict(lw=0.8, color="0.55")
+START_STYLE = dict(s=18, facecolor="none", edgecolor="k")
+END_STYLE = dict(s=30, color="C3", zorder=3)
+#: stability figures: measured W2, the bound (24) and the diameter 2R_t
+MEASURED_STYLE = dict(lw=1.6)
+BOUND_STYLE = dict(lw=1.2, ls="--")
+DIAMETER_STYLE = dict(color="k", lw=0.8, ls=":")
+#: the markers of T_delta and T*(delta)
+T_DELTA_STYLE = dict(color="C1", ls="--", lw=1)
+T_STAR_STYLE = dict(color="C3", ls="--", lw=1)
+W2_LABEL = r"$W_2(\mu_t, \tilde\mu_t)$ (rescaled tokens)"
 
 
 def _limits(states, pad=0.08):
@@ -65,10 +77,9 @@ def plot_paths(t, states, *, ax=None, label="z"):
     end by filled dots."""
     if ax is None:
         _, ax = plt.subplots(figsize=(4, 4))
-    for i in range(states.shape[1]):
-        ax.plot(states[:, i, 0], states[:, i, 1], lw=0.8, color="0.55")
-    ax.scatter(states[0, :, 0], states[0, :, 1], s=18, facecolor="none", edgecolor="k", label="t = 0")
-    ax.scatter(states[-1, :, 0], states[-1, :, 1], s=30, color="C3", zorder=3, label=f"t = {t[-1]:.0f}")
+    ax.add_collection(LineCollection(np.swapaxes(states[..., :2], 0, 1), **PATH_STYLE))
+    ax.scatter(states[0, :, 0], states[0, :, 1], label="t = 0", **START_STYLE)
+    ax.scatter(states[-1, :, 0], states[-1, :, 1], label=f"t = {t[-1]:.0f}", **END_STYLE)
     ax.set(xlabel=f"${label}_1$", ylabel=f"${label}_2$")
     ax.set_aspect("equal", adjustable="datalim")
     ax.legend(loc="best", fontsize=8)
@@ -132,11 +143,12 @@ def plot_stability(comparisons: dict, *, ax=None):
     for k, (label, comp) in enumerate(comparisons.items()):
         colour = f"C{k}"
         keep = comp.w2 > 0
-        ax.plot(comp.t[keep], comp.w2[keep], color=colour, lw=1.6, label=f"{label}: measured")
+        ax.plot(comp.t[keep], comp.w2[keep], color=colour, label=f"{label}: measured", **MEASURED_STYLE)
         finite = np.isfinite(comp.bound.w2_bound) & (comp.t > 0)
-        ax.plot(comp.t[finite], comp.bound.w2_bound[finite], color=colour, lw=1.2, ls="--", label=f"{label}: bound (24)")
+        ax.plot(comp.t[finite], comp.bound.w2_bound[finite], color=colour, label=f"{label}: bound (24)",
+                **BOUND_STYLE)
     first = next(iter(comparisons.values()))
-    ax.plot(first.t, first.bound.diameter, color="k", lw=0.8, ls=":", label="diameter $2R_t$")
+    ax.plot(first.t, first.bound.diameter, label="diameter $2R_t$", **DIAMETER_STYLE)
     ax.set(yscale="log", xlabel="time t (layers)", ylabel=r"$W_2(\mu_t, \nu_t)$")
     ax.legend(fontsize=7, ncol=2)
     return ax
@@ -148,10 +160,10 @@ def plot_transition_distance(pair, *, ax=None):
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3))
     ax.plot(pair.t, pair.w2, color="C0", lw=1.5)
-    ax.axvline(pair.T_delta, color="C1", ls="--", lw=1, label=rf"$T_\delta$ = {pair.T_delta:.1f}")
+    ax.axvline(pair.T_delta, label=rf"$T_\delta$ = {pair.T_delta:.1f}", **T_DELTA_STYLE)
     if np.isfinite(pair.T_star):
-        ax.axvline(pair.T_star, color="C3", ls="--", lw=1, label=rf"$T^*(\delta)$ = {pair.T_star:.1f}")
-    ax.set(xlabel="time t (layers)", ylabel=r"$W_2(\mu_t, \tilde\mu_t)$ (rescaled tokens)")
+        ax.axvline(pair.T_star, label=rf"$T^*(\delta)$ = {pair.T_star:.1f}", **T_STAR_STYLE)
+    ax.set(xlabel="time t (layers)", ylabel=W2_LABEL)
     ax.legend(fontsize=8)
     return ax
 
@@ -231,9 +243,9 @@ class PathsView:
         self.figure = figure = _panel_figure(figsize)
         figure.subplots_adjust(left=0.14, right=0.97, bottom=0.11, top=0.92)
         self.ax = ax = figure.add_subplot()
-        self.paths = ax.add_collection(LineCollection([], lw=0.8, color="0.55"))
-        self.start = ax.scatter([], [], s=18, facecolor="none", edgecolor="k")
-        self.end = ax.scatter([], [], s=30, color="C3", zorder=3)
+        self.paths = ax.add_collection(LineCollection([], **PATH_STYLE))
+        self.start = ax.scatter([], [], **START_STYLE)
+        self.end = ax.scatter([], [], **END_STYLE)
         ax.set_aspect("equal", adjustable="box")
         _few_ticks(ax)
 
@@ -261,9 +273,9 @@ class StabilityView:
         self.figure = figure = _panel_figure(figsize)
         figure.subplots_adjust(left=0.13, right=0.97, bottom=0.14, top=0.95)
         self.ax = ax = figure.add_subplot()
-        (self.measured,) = ax.plot([], [], color="C0", lw=1.6)
-        (self.bound,) = ax.plot([], [], color="C0", lw=1.2, ls="--")
-        (self.diameter,) = ax.plot([], [], color="k", lw=0.8, ls=":")
+        (self.measured,) = ax.plot([], [], color="C0", **MEASURED_STYLE)
+        (self.bound,) = ax.plot([], [], color="C0", **BOUND_STYLE)
+        (self.diameter,) = ax.plot([], [], **DIAMETER_STYLE)
         ax.set(yscale="log", xlabel="time t (layers)", ylabel=r"$W_2(\mu_t, \nu_t)$")
         _plain_log_ticks(ax.yaxis)
 
@@ -298,15 +310,15 @@ class TransitionView:
         self.perturbed = self.tokens_ax.scatter([], [], s=12, color="C3")
         self.tokens_ax.set(xlabel="$z_1$", ylabel="$z_2$")
         (self.w2,) = self.w2_ax.plot([], [], color="C0", lw=1.5)
-        self.T_delta = self.w2_ax.axvline(0.0, color="C1", ls="--", lw=1)
-        self.T_star = self.w2_ax.axvline(0.0, color="C3", ls="--", lw=1)
+        self.T_delta = self.w2_ax.axvline(0.0, **T_DELTA_STYLE)
+        self.T_star = self.w2_ax.axvline(0.0, **T_STAR_STYLE)
         # labels at the top of the markers: x in data units, y in axes units
         on_top = self.w2_ax.get_xaxis_transform()
         self.T_delta_label = self.w2_ax.text(0.0, 0.97, "", transform=on_top, color="C1", fontsize=8, va="top",
                                              ha="left")
         self.T_star_label = self.w2_ax.text(0.0, 0.87, "", transform=on_top, color="C3", fontsize=8, va="top",
                                             ha="right")
-        self.w2_ax.set(xlabel="time t (layers)", ylabel=r"$W_2(\mu_t, \tilde\mu_t)$ (rescaled tokens)")
+        self.w2_ax.set(xlabel="time t (layers)", ylabel=W2_LABEL)
         _few_ticks(self.tokens_ax, self.w2_ax)
 
     def update(self, pair) -> Figure:

@@ -217,15 +217,14 @@ class PhaseTransitionExplorer(_Panel):
 
     def redraw(self) -> None:
         v = self.values()
-        x0 = setups.initial_tokens(v["n"], 2, seed=v["seed"])
+        reference = self.reference(v["n"], v["seed"])
         eps = 10.0 ** v["log10_eps"]
         # the curves at display accuracy (rtol 1e-5, 100 samples) keep a slider move
         # interactive; T_delta and T* come from the sweep at its own tolerances, as in
         # Chapter 3, whose Fig. 2 also draws the curves at the tighter default
         horizon = min(self.max_horizon, self.horizon_times_eps / eps)
-        self.pair = p = experiments.transition_pair(x0, eps, n_times=100, rtol=1e-5, atol=1e-8,
-                                                     sweep_t_max=horizon,
-                                                     reference=self.reference(v["n"], v["seed"]))
+        self.pair = p = experiments.transition_pair(reference.x0, eps, n_times=100, rtol=1e-5, atol=1e-8,
+                                                     sweep_t_max=horizon, reference=reference)
         exit_text = (f"T* = <b>{p.T_star:.1f}</b>, T*·eps = <b>{p.T_star * eps:.3f}</b>" if np.isfinite(p.T_star)
                      else f"<b>no exit</b> before t = {horizon:.0f} (the clusters of V = I may also be stable for this V~)")
         self.summary.value = f"eps = {eps:.3g}: {len(p.centers)} clusters of V = I, T<sub>δ</sub> = <b>{p.T_delta:.1f}</b>, {exit_text}"
