@@ -328,8 +328,7 @@ _DP_A = [
 # difference between the 5th- and 4th-order weights: the local error estimate
 _DP_E = np.array([71 / 57600, 0.0, -71 / 16695, 71 / 1920, -17253 / 339200, 22 / 525, -1 / 40])
 # the tableau as a lower-triangular matrix: stage i combines the previous slopes with
-# one small product instead of a Python sum over arrays (a quarter of a step's cost
-# for a few tokens)
+# one small product instead of a Python sum over arrays
 _DP_A_MATRIX = np.zeros((7, 7))
 for _i, _row in enumerate(_DP_A):
     _DP_A_MATRIX[_i, : len(_row)] = _row

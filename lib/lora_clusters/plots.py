@@ -299,8 +299,8 @@ class TransitionView:
     r"""A :class:`~lora_clusters.experiments.TransitionPair` in two panels: the
     rescaled tokens of both flows at the last sample, and their W2 over time with
     :math:`T_\delta` and :math:`T^*(\delta)` marked (:func:`plot_transition_distance`).
-    The markers are labelled in place rather than by legends, which cost a tenth of
-    a redraw each."""
+    The markers are labelled in place rather than by legends (the token legend alone
+    was about a seventh of a redraw)."""
 
     def __init__(self, figsize=(8.4, 3.2)):
         self.figure = figure = _panel_figure(figsize)
@@ -314,10 +314,10 @@ class TransitionView:
         self.T_star = self.w2_ax.axvline(0.0, **T_STAR_STYLE)
         # labels at the top of the markers: x in data units, y in axes units
         on_top = self.w2_ax.get_xaxis_transform()
-        self.T_delta_label = self.w2_ax.text(0.0, 0.97, "", transform=on_top, color="C1", fontsize=8, va="top",
-                                             ha="left")
-        self.T_star_label = self.w2_ax.text(0.0, 0.87, "", transform=on_top, color="C3", fontsize=8, va="top",
-                                            ha="right")
+        self.T_delta_label = self.w2_ax.text(0.0, 0.97, "", transform=on_top, color=T_DELTA_STYLE["color"],
+                                             fontsize=8, va="top", ha="left")
+        self.T_star_label = self.w2_ax.text(0.0, 0.87, "", transform=on_top, color=T_STAR_STYLE["color"],
+                                            fontsize=8, va="top", ha="right")
         self.w2_ax.set(xlabel="time t (layers)", ylabel=W2_LABEL)
         _few_ticks(self.tokens_ax, self.w2_ax)
 
