@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup book student-book test test-fast bench lab fingerprint browser clean
+.PHONY: setup book student-book test test-fast lint bench lab fingerprint browser clean
 
 setup: $(STAMP)
 
@@ -16,26 +16,26 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
-	# MathJax, RequireJS and the widget manager, served by the site itself (see lib/lora_clusters/site.py)
-	$(PY) -m lora_clusters.site fetch
+	# MathJax, RequireJS and the widget manager, served by the site itself (see lib/lora_book/assets.py)
+	$(PY) -m lora_book.assets
 	touch $(STAMP)
 
 # record the lib fingerprint in every chapter, so the execution cache re-runs
 # chapters whose library code changed (see README, "The execution cache")
 fingerprint: $(STAMP)
-	$(PY) -m lora_clusters.fingerprint --update book
+	$(PY) -m lora_book.fingerprint --update book
 
 book: fingerprint
-	$(PY) -m lora_clusters.bookcache before-build
+	$(PY) -m lora_book.cache before-build
 	$(VENV)/bin/jupyter-book build . --path-output . -n -W --keep-going
-	$(PY) -m lora_clusters.bookcache after-build
+	$(PY) -m lora_book.cache after-build
 	@echo "site: _build/html/index.html"
 
 # the same book without any solution (pages, notebooks and sources): for students
 student-book: fingerprint
-	$(PY) -m lora_clusters.bookcache before-build
+	$(PY) -m lora_book.cache before-build
 	LORA_BOOK_STUDENT=1 $(VENV)/bin/jupyter-book build . --path-output _build/student -n -W --keep-going
-	$(PY) -m lora_clusters.bookcache after-build
+	$(PY) -m lora_book.cache after-build
 	@echo "student site: _build/student/_build/html/index.html"
 
 # headless Chromium for the site tests (Debian's package; playwright drives it)
@@ -45,10 +45,15 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
-test: $(STAMP) browser
+# style first: seconds, before the slow tests
+lint: $(STAMP)
+	$(VENV)/bin/ruff check lib tests benchmarks
+	$(VENV)/bin/ruff format --check lib tests benchmarks
+
+test: lint browser
 	CHROMIUM=$(CHROMIUM) $(PY) -m pytest -q -n 2 --dist loadgroup
 
-test-fast: $(STAMP)
+test-fast: lint
 	$(PY) -m pytest -q -m "not book"
 
 bench: $(STAMP)

@@ -17,6 +17,9 @@
   split into compute and render; target 150 ms at the default sizes.
 - scaling: time per RK4 step for n = 20 ... 2000 tokens in d = 64 next to the time
   of the matrix products that one step needs.
+- w2_memory: exact W2 between two clouds of 5000 tokens in d = 64 (and 2000), each in a
+  fresh process: wall time and peak resident memory above the process's baseline;
+  targets 1 GB and 10 s at n = 5000.
 """
 
 from __future__ import annotations
@@ -33,15 +36,19 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import baseline_authors_style as baseline  # noqa: E402
-
 from lora_clusters import dynamics, experiments, setups  # noqa: E402
 
 RESULTS = HERE / "results"
 
 
 def machine():
-    return {"python": platform.python_version(), "numpy": np.__version__, "cpus": os.cpu_count(),
-            "processor": platform.processor() or platform.machine(), "date": time.strftime("%Y-%m-%d")}
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "cpus": os.cpu_count(),
+        "processor": platform.processor() or platform.machine(),
+        "date": time.strftime("%Y-%m-%d"),
+    }
 
 
 def best_of(fn, repeat=3):
@@ -58,10 +65,17 @@ def bench_sweep():
     eps = np.logspace(-4, -1, 40)
     seconds, sweep = best_of(lambda: experiments.phase_transition_sweep(x0, eps, delta=0.1, progress=True), repeat=2)
     slope = np.polyfit(np.log(eps), np.log(sweep.T_star), 1)[0]
-    return {"seconds": seconds, "target_seconds": 30, "n_eps": len(eps), "T_delta": sweep.T_delta,
-            "T_star_range": [float(sweep.T_star.min()), float(sweep.T_star.max())],
-            "loglog_slope": float(slope), "adaptive_steps": sweep.n_steps, "velocity_evaluations": sweep.nfev,
-            "T_star_times_eps": [float(v) for v in sweep.T_star * eps]}
+    return {
+        "seconds": seconds,
+        "target_seconds": 30,
+        "n_eps": len(eps),
+        "T_delta": sweep.T_delta,
+        "T_star_range": [float(sweep.T_star.min()), float(sweep.T_star.max())],
+        "loglog_slope": float(slope),
+        "adaptive_steps": sweep.n_steps,
+        "velocity_evaluations": sweep.nfev,
+        "T_star_times_eps": [float(v) for v in sweep.T_star * eps],
+    }
 
 
 def bench_phase_diagram():
@@ -69,9 +83,13 @@ def bench_phase_diagram():
     t0 = time.perf_counter()
     diagram = experiments.phase_diagram(range(8), eps, n=20, d=2, delta=0.1, progress=True)
     seconds = time.perf_counter() - t0
-    return {"seconds": seconds, "n_configurations": 8, "n_eps": len(eps),
-            "configurations_with_transition": int(diagram.has_transition.sum()),
-            "seconds_per_configuration": seconds / 8}
+    return {
+        "seconds": seconds,
+        "n_configurations": 8,
+        "n_eps": len(eps),
+        "configurations_with_transition": int(diagram.has_transition.sum()),
+        "seconds_per_configuration": seconds / 8,
+    }
 
 
 def bench_baseline():
@@ -79,14 +97,21 @@ def bench_baseline():
     I = np.eye(2)
     steps = 20
     eps_subset = np.array([1e-3, 1e-2])
-    base_seconds, _ = best_of(lambda: [baseline.simulate(x0, I, I, setups.perturbed_value_matrix(e), t_max=steps * 0.1, dt=0.1)
-                                       for e in eps_subset], repeat=3)
+    base_seconds, _ = best_of(
+        lambda: [
+            baseline.simulate(x0, I, I, setups.perturbed_value_matrix(e), t_max=steps * 0.1, dt=0.1) for e in eps_subset
+        ],
+        repeat=3,
+    )
     base_per = base_seconds / (len(eps_subset) * steps)
 
     eps_all = np.logspace(-4, -1, 40)
     our_steps = 500
-    seconds, _ = best_of(lambda: dynamics.simulate(x0, I, I, setups.perturbed_value_matrix(eps_all), t_max=our_steps * 0.1,
-                                                   dt=0.1, save_every=our_steps))
+    seconds, _ = best_of(
+        lambda: dynamics.simulate(
+            x0, I, I, setups.perturbed_value_matrix(eps_all), t_max=our_steps * 0.1, dt=0.1, save_every=our_steps
+        )
+    )
     our_per = seconds / (len(eps_all) * our_steps)
 
     # accuracy on a common subset: final state at t = 1.5 against RK4 with dt = 0.001 (the
@@ -97,18 +122,24 @@ def bench_baseline():
     for dt in (0.1, 0.01):
         _, b_states = baseline.simulate(x0, I, I, V, t_max=1.5, dt=dt)
         ours = dynamics.simulate(x0, I, I, V, t_max=1.5, dt=dt, save_every=10**6).final
-        agree[f"dt={dt}"] = {"baseline_max_error": float(np.abs(b_states[-1] - ref).max()),
-                             "engine_max_error": float(np.abs(ours - ref).max())}
+        agree[f"dt={dt}"] = {
+            "baseline_max_error": float(np.abs(b_states[-1] - ref).max()),
+            "engine_max_error": float(np.abs(ours - ref).max()),
+        }
     # the sweep as it is run: adaptive steps, counted per equivalent dt = 0.1 step
     sweep_seconds, sweep = best_of(lambda: experiments.phase_transition_sweep(x0, eps_all, delta=0.1), repeat=1)
     t_simulated = float(np.nanmax(np.where(np.isfinite(sweep.T_star), sweep.T_star, np.nan)))
     adaptive_per = sweep_seconds / (len(eps_all) * t_simulated / 0.1)
-    return {"baseline_seconds_per_eps_step": base_per, "engine_seconds_per_eps_step": our_per,
-            "speedup": base_per / our_per, "target_speedup": 1000,
-            "adaptive_sweep_seconds_per_equivalent_eps_step": adaptive_per,
-            "adaptive_speedup": base_per / adaptive_per,
-            "common_subset": {"eps": eps_subset.tolist(), "steps": steps, "n": 20, "d": 2},
-            "agreement_at_t1.5_vs_rk4_dt1e-3": agree}
+    return {
+        "baseline_seconds_per_eps_step": base_per,
+        "engine_seconds_per_eps_step": our_per,
+        "speedup": base_per / our_per,
+        "target_speedup": 1000,
+        "adaptive_sweep_seconds_per_equivalent_eps_step": adaptive_per,
+        "adaptive_speedup": base_per / adaptive_per,
+        "common_subset": {"eps": eps_subset.tolist(), "steps": steps, "n": 20, "d": 2},
+        "agreement_at_t1.5_vs_rk4_dt1e-3": agree,
+    }
 
 
 def matmul_time(n, d, rng, repeat=5):
@@ -139,24 +170,46 @@ def bench_scaling():
         K = np.eye(d) + rng.standard_normal((d, d)) / np.sqrt(d)
         V = setups.value_matrix("symmetric", d, seed=1)
         steps = 10 if n >= 1000 else 50
-        seconds, _ = best_of(lambda: dynamics.simulate(x0, Q, K, V, t_max=steps * 0.01, dt=0.01, save_every=steps), 3)
+        seconds, _ = best_of(
+            lambda x0=x0, Q=Q, K=K, V=V, steps=steps: dynamics.simulate(
+                x0, Q, K, V, t_max=steps * 0.01, dt=0.01, save_every=steps
+            ),
+            3,
+        )
         per_step = seconds / steps
         mm = matmul_time(n, d, rng)
-        rows.append({"n": n, "d": d, "seconds_per_step": per_step, "matmul_seconds_per_step": mm, "ratio": per_step / mm})
+        rows.append(
+            {"n": n, "d": d, "seconds_per_step": per_step, "matmul_seconds_per_step": mm, "ratio": per_step / mm}
+        )
         print(f"n={n:5d}  step {per_step * 1e3:8.3f} ms   matmuls {mm * 1e3:8.3f} ms   ratio {per_step / mm:5.2f}")
     return {"rows": rows, "target_ratio_at_n2000": 2.0}
 
 
 # one sequence of new values per control, starting from each panel's defaults
 WIDGET_MOVES = {
-    "DynamicsExplorer": {"seed": [1, 2, 3, 4, 5], "n": [30, 10, 20, 25, 15], "t_max": [12.0, 8.0, 10.0, 6.0, 14.0],
-                         "V": ["symmetric", "rotation", "identity", "negative eigenvalue", "identity"]},
-    "StabilityExplorer": {"log10_size": [-3.0, -1.5, -2.5, -1.0, -2.0], "rank": [2, 3, 1, 2, 1],
-                          "target": ["A", "both", "V", "A", "V"], "radius": [0.4, 0.1, 0.3, 0.2, 0.5]},
-    "PhaseTransitionExplorer": {"log10_eps": [-1.75, -2.25, -1.5, -2.0, -1.25], "seed": [6, 7, 8, 9, 5],
-                                "n": [24, 16, 20, 22, 18]},
-    "LowRankExplorer": {"rank": [2, 1, 2, 1, 2], "d": [3, 4, 2, 5, 2], "n": [30, 10, 20, 25, 15],
-                        "seed": [2, 3, 4, 5, 1]},
+    "DynamicsExplorer": {
+        "seed": [1, 2, 3, 4, 5],
+        "n": [30, 10, 20, 25, 15],
+        "t_max": [12.0, 8.0, 10.0, 6.0, 14.0],
+        "V": ["symmetric", "rotation", "identity", "negative eigenvalue", "identity"],
+    },
+    "StabilityExplorer": {
+        "log10_size": [-3.0, -1.5, -2.5, -1.0, -2.0],
+        "rank": [2, 3, 1, 2, 1],
+        "target": ["A", "both", "V", "A", "V"],
+        "radius": [0.4, 0.1, 0.3, 0.2, 0.5],
+    },
+    "PhaseTransitionExplorer": {
+        "log10_eps": [-1.75, -2.25, -1.5, -2.0, -1.25],
+        "seed": [6, 7, 8, 9, 5],
+        "n": [24, 16, 20, 22, 18],
+    },
+    "LowRankExplorer": {
+        "rank": [2, 1, 2, 1, 2],
+        "d": [3, 4, 2, 5, 2],
+        "n": [30, 10, 20, 25, 15],
+        "seed": [2, 3, 4, 5, 1],
+    },
 }
 
 
@@ -195,21 +248,62 @@ def bench_widgets(rounds: int = 3):
         per_control = {}
         for control in moves:
             totals_ms, renders_ms = 1000 * np.array(totals[control]), 1000 * np.array(renders[control])
-            per_control[control] = {"median_ms": float(np.median(totals_ms)),
-                                    "p90_ms": float(np.percentile(totals_ms, 90)), "max_ms": float(totals_ms.max()),
-                                    "median_render_ms": float(np.median(renders_ms)),
-                                    "median_compute_ms": float(np.median(totals_ms - renders_ms)),
-                                    "moves": len(totals_ms)}
+            per_control[control] = {
+                "median_ms": float(np.median(totals_ms)),
+                "p90_ms": float(np.percentile(totals_ms, 90)),
+                "max_ms": float(totals_ms.max()),
+                "median_render_ms": float(np.median(renders_ms)),
+                "median_compute_ms": float(np.median(totals_ms - renders_ms)),
+                "moves": len(totals_ms),
+            }
         medians = [c["median_ms"] for c in per_control.values()]
-        results[panel_name] = {"controls": per_control, "worst_median_ms": max(medians),
-                               "under_target": bool(max(medians) < 150)}
+        results[panel_name] = {
+            "controls": per_control,
+            "worst_median_ms": max(medians),
+            "under_target": bool(max(medians) < 150),
+        }
         print(panel_name, {k: (round(v["median_ms"]), round(v["p90_ms"])) for k, v in per_control.items()})
     return results
 
 
-BENCHES = {"sweep": bench_sweep, "phase_diagram": bench_phase_diagram, "baseline": bench_baseline,
-           "widgets": bench_widgets,
-           "scaling": bench_scaling}
+_W2_CHILD = """
+import resource, sys, time
+import numpy as np
+from lora_clusters import measures
+n, d = int(sys.argv[1]), int(sys.argv[2])
+rng = np.random.default_rng(0)
+X, Y = rng.standard_normal((n, d)), rng.standard_normal((n, d)) + 0.1
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+t0 = time.perf_counter()
+w2 = measures.wasserstein2(X, Y)
+seconds = time.perf_counter() - t0
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(seconds, (peak - base) * 1024, w2)
+"""
+
+
+def bench_w2_memory():
+    import subprocess
+
+    rows = []
+    for n in (2000, 5000):
+        out = subprocess.run(
+            [sys.executable, "-c", _W2_CHILD, str(n), "64"], capture_output=True, text=True, check=True
+        ).stdout.split()
+        seconds, peak_bytes, w2 = float(out[0]), float(out[1]), float(out[2])
+        rows.append({"n": n, "d": 64, "seconds": seconds, "peak_extra_bytes": peak_bytes, "w2": w2})
+        print(f"n = {n}, d = 64: W2 = {w2:.6f} in {seconds:.2f} s, peak +{peak_bytes / 2**20:.0f} MiB")
+    return {"rows": rows, "target_seconds_at_5000": 10.0, "target_peak_bytes_at_5000": 1e9}
+
+
+BENCHES = {
+    "sweep": bench_sweep,
+    "phase_diagram": bench_phase_diagram,
+    "baseline": bench_baseline,
+    "widgets": bench_widgets,
+    "scaling": bench_scaling,
+    "w2_memory": bench_w2_memory,
+}
 
 
 def main(names):
@@ -218,7 +312,9 @@ def main(names):
         print(f"== {name}", flush=True)
         result = {"benchmark": name, "machine": machine(), **BENCHES[name]()}
         (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
-        print(json.dumps({k: v for k, v in result.items() if k not in ("machine", "T_star_times_eps", "rows")}, indent=1))
+        print(
+            json.dumps({k: v for k, v in result.items() if k not in ("machine", "T_star_times_eps", "rows")}, indent=1)
+        )
 
 
 if __name__ == "__main__":

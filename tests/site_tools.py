@@ -28,8 +28,14 @@ def build_site(workdir: Path, *, student: bool = False) -> tuple[Path, str]:
         env["LORA_BOOK_STUDENT"] = "1"
     jb = Path(sys.executable).with_name("jupyter-book")
     # cwd matters: the cache path in _config.yml is resolved against it
-    proc = subprocess.run([str(jb), "build", ".", "-n", "-W", "--keep-going"], cwd=src, capture_output=True,
-                          text=True, timeout=1200, env=env)
+    proc = subprocess.run(
+        [str(jb), "build", ".", "-n", "-W", "--keep-going"],
+        cwd=src,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        env=env,
+    )
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-6000:]
     return src / "_build" / "html", log

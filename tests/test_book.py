@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from lora_clusters import bookcache, fingerprint
+from lora_book import cache as bookcache
+from lora_book import fingerprint
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.book
@@ -20,7 +21,10 @@ def test_every_chapter_carries_the_current_lib_fingerprint():
 def test_committed_cache_holds_current_outputs_of_every_chapter():
     status = bookcache.status(ROOT)
     missing = [str(p.relative_to(ROOT)) for p, pk in status.items() if pk is None]
-    assert not missing, f"no cached outputs for the current code of {missing}: run `make book` and commit execution_cache/"
+    assert not missing, (
+        f"no cached outputs for the current code of {missing}: run `make book` and commit execution_cache/"
+    )
+
 
 # The build itself (-n -W, from the committed cache, served in Chromium) is tested in
 # test_site.py; that every chapter executes from scratch, in test_chapters_in_jupyter.py.

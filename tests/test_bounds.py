@@ -33,7 +33,7 @@ def test_bound_overflows_to_inf_not_nan():
     Qt, Kt, Vt = lora.lora_triple(I, I, I, target="V", size=1e-2)
     b = bounds.stability_bound(np.linspace(0, 5, 51), I, I, I, Qt, Kt, Vt, R=1.0)
     assert not np.isnan(b.w2_bound).any() and np.isinf(b.w2_bound[-1])
-    assert np.isclose(b.w2_bound[0], np.sqrt(2) * 1e-2)       # t = 0: sqrt(2 |dV|^2 R^2)
+    assert np.isclose(b.w2_bound[0], np.sqrt(2) * 1e-2)  # t = 0: sqrt(2 |dV|^2 R^2)
     same = bounds.stability_bound(np.linspace(0, 5, 51), I, I, I, I, I, I, R=1.0)
     assert np.all(same.w2_bound == 0.0)
 
@@ -56,7 +56,7 @@ def test_corollary_4_2_holds_at_every_sampled_time(target, size):
     triple = lora.lora_triple(Q, K, V, target=target, size=size, rank=2, seed=seed)
     comp = experiments.stability_comparison(x0, Q, K, V, *triple, t_max=2.0, n_times=41)
     informative = np.isfinite(comp.bound.w2_bound) & (comp.bound.w2_bound < comp.bound.diameter)
-    assert informative.sum() >= 10          # the check is not vacuous
+    assert informative.sum() >= 10  # the check is not vacuous
     assert comp.w2[1:].min() > 0
     assert np.all(comp.w2 <= comp.bound.w2_bound)
     # measured W2 is linear in the perturbation at small sizes: compare with half the size
@@ -86,8 +86,8 @@ def test_lemmas_c2_c3_kernel_differences(rng):
         Qa, Ka, _ = lora.lora_triple(Q, K, V, target="A", size=0.3, rank=1, seed=trial)
         gap_V = np.linalg.norm(_kernel(points, cloud, A, V) - _kernel(points, cloud, A, Vt), axis=1).max()
         gap_A = np.linalg.norm(_kernel(points, cloud, A, V) - _kernel(points, cloud, Ka.T @ Qa, V), axis=1).max()
-        assert gap_V <= lora.op_norm(V - Vt) * R                                   # (60) with mu = nu
-        assert gap_A <= 4 * R**3 * lora.op_norm(V) * lora.op_norm(A - Ka.T @ Qa)    # (61) with mu = nu
+        assert gap_V <= lora.op_norm(V - Vt) * R  # (60) with mu = nu
+        assert gap_A <= 4 * R**3 * lora.op_norm(V) * lora.op_norm(A - Ka.T @ Qa)  # (61) with mu = nu
         assert gap_V > 0 and gap_A > 0
 
 
@@ -103,7 +103,9 @@ def test_lora_triple_sizes_ranks_and_errors():
     _, _, Vonly = lora.lora_triple(Q, K, V, target="V", size=0.1)
     Qonly, _, Vsame = lora.lora_triple(Q, K, V, target="A", size=0.1)
     assert np.array_equal(Vsame, V) and not np.array_equal(Qonly, Q) and not np.array_equal(Vonly, V)
-    np.testing.assert_allclose(lora.lora_update(V, np.ones((1, d)), np.eye(d)[:1]), V + np.outer(np.ones(d), np.eye(d)[0]))
+    np.testing.assert_allclose(
+        lora.lora_update(V, np.ones((1, d)), np.eye(d)[:1]), V + np.outer(np.ones(d), np.eye(d)[0])
+    )
     with pytest.raises(ValueError, match="target"):
         lora.lora_triple(Q, K, V, target="K")
     with pytest.raises(ValueError, match="size"):
@@ -127,8 +129,12 @@ def test_exit_time_bound_closed_form_and_hypotheses():
     assert np.isclose(got, expected)
     # no spectral gap, or c11 <= 0, or two clusters with the same first coordinate: no bound
     assert np.isinf(bounds.phase_transition_time_bound(x0, centers, delta, np.eye(2), np.eye(2)))
-    assert np.isinf(bounds.phase_transition_time_bound(x0, centers, delta, setups.perturbed_value_matrix(eps, 2), -np.eye(2)))
-    assert np.isinf(bounds.phase_transition_time_bound(x0, centers[[0, 0]], delta, setups.perturbed_value_matrix(eps, 2), np.eye(2)))
+    assert np.isinf(
+        bounds.phase_transition_time_bound(x0, centers, delta, setups.perturbed_value_matrix(eps, 2), -np.eye(2))
+    )
+    assert np.isinf(
+        bounds.phase_transition_time_bound(x0, centers[[0, 0]], delta, setups.perturbed_value_matrix(eps, 2), np.eye(2))
+    )
 
 
 def test_phase_diagram_scaling_band_and_bound():
@@ -161,3 +167,19 @@ def test_theorem_5_4_limit_has_at_most_three_values():
         limits = measures.cluster_centers(values[:, None], tol=1e-4).ravel()
         assert len(limits) <= 3
         assert (limits < -1e-6).sum() <= 1 and (limits > 1e-6).sum() <= 1
+
+
+def test_top_eigenpair_dual_form_reads_the_top_coordinate(rng):
+    from lora_clusters import spectra
+
+    P = np.eye(4) + 0.4 * rng.standard_normal((4, 4))
+    V = P @ np.diag([2.0, -1.5, 0.7, 0.1]) @ np.linalg.inv(P)
+    top = spectra.top_eigenpair(V)
+    assert np.isclose(top.eigenvalue, 2.0) and np.isclose(top.second, 1.5) and np.isclose(top.gap, 0.5)
+    assert np.isclose(np.linalg.norm(top.phi), 1.0) and np.isclose(top.phi_dual @ top.phi, 1.0)
+    np.testing.assert_allclose(V @ top.phi, 2.0 * top.phi, atol=1e-12)
+    # phi_1^* vanishes on the other eigenvectors (the columns of P): it reads the coordinate along phi_1
+    np.testing.assert_allclose(top.phi_dual @ P[:, 1:], 0.0, atol=1e-12)
+    assert top.satisfies_theorem_5_4(np.eye(4)) and not top.satisfies_theorem_5_4(-np.eye(4))
+    rotation = spectra.top_eigenpair(np.array([[0.5, -1.0], [1.0, 0.5]]))
+    assert not rotation.is_real_positive and not rotation.satisfies_theorem_5_4(np.eye(2))

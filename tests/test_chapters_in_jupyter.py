@@ -10,13 +10,13 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from lora_clusters import bookcache
+from lora_book import cache as bookcache
 
 CHAPTERS = bookcache.chapter_paths()
 CHAPTERS_WITH_PANELS = {"ch01_particles", "ch02_stability", "ch03_phase_transition", "ch04_low_rank"}
 
 # appended to the chapter: the panels are the displayed results kept in IPython's Out
-DRIVE_PANELS = r'''
+DRIVE_PANELS = r"""
 import hashlib as _hashlib, json as _json
 from lora_clusters import widgets as _widgets
 
@@ -34,7 +34,7 @@ for _panel in [o for o in Out.values() if hasattr(o, "controls") and hasattr(o, 
                         "applied": _panel.values()[_name] == _new, "before": _before, "after": _digest(_panel),
                         "summary_before": _summary, "summary_after": _panel.summary.value})
 print("PANEL-REPORT " + _json.dumps(_report))
-'''
+"""
 
 
 # same xdist group as the site builds: two kernels started at once by parallel workers

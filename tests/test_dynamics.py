@@ -44,8 +44,6 @@ def test_attention_average_hardmax_limit_without_warnings(rng):
     np.testing.assert_allclose(dynamics.attention_average(q, k, v, np.log(1e4)), expected, atol=1e-6)
 
 
-
-
 def test_attention_average_batched_temperatures_match_one_by_one(rng):
     # a batch of inverse temperatures (cold, moderate, hard-max, and beta = e^-800 = 0
     # in float64: uniform weights), equal ones, and a batch of one take different
@@ -62,8 +60,11 @@ def test_attention_average_batched_temperatures_match_one_by_one(rng):
     np.testing.assert_allclose(out[3], _reference_softmax_average(q[3], k[3], v[3], np.exp(2.0)), rtol=1e-12)
     for b in range(4):
         np.testing.assert_allclose(same[b], _reference_softmax_average(q[b], k[b], v[b], np.exp(0.5)), rtol=1e-12)
-    np.testing.assert_allclose(dynamics.attention_average(q[1:2], k[1:2], v[1:2], np.array([0.5])), out[1:2],
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        dynamics.attention_average(q[1:2], k[1:2], v[1:2], np.array([0.5])), out[1:2], rtol=1e-12
+    )
+
+
 def test_velocity_matches_direct_formula_of_eq2(rng):
     x = rng.standard_normal((6, 3))
     Q, K, V = _random_params(rng, 3)
@@ -98,7 +99,9 @@ def test_rk4_converges_at_order_four(rng):
     x0 = rng.standard_normal((6, 2))
     Q, K, V = _random_params(rng, 2)
     reference = dynamics.simulate(x0, Q, K, V, t_max=2.0, dt=2.0 / 1024).final
-    errors = [np.abs(dynamics.simulate(x0, Q, K, V, t_max=2.0, dt=2.0 / m).final - reference).max() for m in (16, 32, 64)]
+    errors = [
+        np.abs(dynamics.simulate(x0, Q, K, V, t_max=2.0, dt=2.0 / m).final - reference).max() for m in (16, 32, 64)
+    ]
     ratios = np.array(errors[:-1]) / np.array(errors[1:])
     assert np.all((ratios > 12) & (ratios < 20)), (errors, ratios)
 
@@ -132,7 +135,9 @@ def test_contract_shapes_and_batching(rng):
     batch = dynamics.simulate(x0, I2, I2, Vs, t_max=1.0, dt=0.1)
     assert batch.states.shape == (3, 11, 5, 2)
     for b, V in enumerate(Vs):
-        np.testing.assert_allclose(batch.states[b], dynamics.simulate(x0, I2, I2, V, t_max=1.0, dt=0.1).states, rtol=1e-13)
+        np.testing.assert_allclose(
+            batch.states[b], dynamics.simulate(x0, I2, I2, V, t_max=1.0, dt=0.1).states, rtol=1e-13
+        )
     x_batch = np.stack([x0, 2 * x0])
     both = dynamics.simulate(x_batch, I2, I2, Vs[:2], t_max=1.0)
     np.testing.assert_allclose(both.states[1], dynamics.simulate(2 * x0, I2, I2, Vs[1], t_max=1.0).states, rtol=1e-13)
@@ -198,6 +203,8 @@ def test_stop_when_ends_the_run():
 BAD_CALLS = [
     (dict(x0=np.zeros(5)), "x0"),
     (dict(x0=np.full((4, 2), np.nan)), "x0"),
+    (dict(x0=np.ones((4, 2)) + 1j), "x0"),  # complex: refused, not silently made real
+    (dict(x0=np.full((4, 2), 1e160)), "x0"),  # logits overflow: refused, rescaled=True is no help
     (dict(Q=np.eye(3)), "Q"),
     (dict(K=np.ones((2, 3))), "K"),
     (dict(V=np.array([[1.0, np.inf], [0.0, 1.0]])), "V"),
@@ -205,8 +212,15 @@ BAD_CALLS = [
     (dict(t_max=-1.0), "t_max"),
     (dict(dt=0.0), "dt"),
     (dict(dt=-0.1), "dt"),
+    (dict(dt=5e-324), "dt"),  # was an OverflowError
+    (dict(dt=1e-300), "dt"),  # RK4 used to hang
+    (dict(dt=1e-12, method="dopri5"), "dt"),  # a 7 TiB output grid
+    (dict(dt=1.0, t_max=0.01), "dt"),  # used to integrate to t = 1
+    (dict(method="dopri5", max_step=1e-300), "max_step"),
     (dict(save_every=0), "save_every"),
     (dict(method="euler"), "method"),
+    (dict(options="precise"), "options"),
+    (dict(stop_when=3), "stop_when"),  # was a TypeError from deep inside
     (dict(V=np.stack([np.eye(2)] * 3), x0=np.zeros((2, 4, 2))), "batch"),
 ]
 
@@ -217,3 +231,40 @@ def test_bad_input_raises_clear_error(override, name):
     args.update(override)
     with pytest.raises(ValueError, match=name):
         dynamics.simulate(**args)
+
+
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda: dynamics.attention_matrix(np.ones((3, 2)), I2, I2, t=np.nan, V=I2), "t"),
+        (lambda: dynamics.attention_matrix(np.ones((3, 2)), I2, I2, t=np.inf, V=I2), "t"),
+        (lambda: dynamics.rescaled_velocity(np.ones((3, 2)), "a", I2, I2, I2), "t"),
+        (lambda: dynamics.velocity(np.ones((3, 2)), I2 + 0j, I2, I2), "Q"),
+    ],
+)
+def test_bad_input_of_the_velocity_fields(call, name):
+    with pytest.raises(ValueError, match=rf"\b{name}\b"):
+        call()
+
+
+def test_options_object_and_presets_agree_with_keywords(rng):
+    x0 = rng.standard_normal((6, 2))
+    by_keywords = dynamics.simulate(x0, I2, I2, I2, t_max=3.0, method="dopri5", rtol=1e-9, atol=1e-12)
+    by_preset = dynamics.simulate(x0, I2, I2, I2, t_max=3.0, options=dynamics.PRECISE)
+    np.testing.assert_array_equal(by_keywords.states, by_preset.states)
+    # a keyword overrides the field of the object
+    loose = dynamics.simulate(x0, I2, I2, I2, t_max=3.0, options=dynamics.PRECISE, rtol=1e-4)
+    assert loose.n_steps < by_preset.n_steps and loose.method == "dopri5"
+
+
+def test_select_picks_one_member_of_a_batched_trajectory():
+    x0 = setups.initial_tokens(6, 2, seed=0)
+    Vs = np.stack([I2, 0.5 * I2])
+    batch = dynamics.simulate(x0, I2, I2, Vs, t_max=2.0, dt=0.1)
+    alone = dynamics.simulate(x0, I2, I2, 0.5 * I2, t_max=2.0, dt=0.1)
+    assert batch.select(1).states.shape == alone.states.shape
+    assert abs(batch.select(1).states - alone.states).max() < 1e-12
+    with pytest.raises(ValueError, match="batched"):
+        alone.select(0)
+    with pytest.raises(IndexError, match="out of range"):
+        batch.select(2)

@@ -13,8 +13,11 @@ def test_phase_sweep_matches_independent_rk4_and_scales_like_one_over_eps():
     assert np.all(np.isfinite(sweep.T_star)) and np.all(sweep.T_star > sweep.T_enter)
     # independent check with fine fixed-step RK4 for the largest eps
     rk4 = dynamics.simulate(x0, I2, I2, setups.perturbed_value_matrix(0.1), t_max=10.0, dt=0.01)
-    entered = rk4.t[np.flatnonzero((rk4.t >= sweep.T_delta)
-                                   & (measures.distance_to_clusters(rk4.states, sweep.centers).max(1) <= 0.1))[0]]
+    entered = rk4.t[
+        np.flatnonzero(
+            (rk4.t >= sweep.T_delta) & (measures.distance_to_clusters(rk4.states, sweep.centers).max(1) <= 0.1)
+        )[0]
+    ]
     T_star_rk4 = measures.exit_time(rk4.t, rk4.states, sweep.centers, 0.1, after=entered)
     assert abs(sweep.T_star[-1] - T_star_rk4) < 0.06  # the sweep samples every 0.05 below t = 20
     # the exit time scales like 1/eps (Prop. 5.8: T* = O(log(delta)/eps))

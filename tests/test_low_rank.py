@@ -14,14 +14,16 @@ def test_collapse_matches_closed_form_and_bound_33_is_sharp_for_identity():
 
 
 def test_collapse_trajectory_is_eq_126_solution():
-    A = setups.low_rank_attention(4, 2, seed=5)           # a random rank-2 projector
+    A = setups.low_rank_attention(4, 2, seed=5)  # a random rank-2 projector
     image, perp = setups.image_and_complement(A)
     assert image.shape[1] == 2 and perp.shape[1] == 2
     np.testing.assert_allclose(A @ perp, 0.0, atol=1e-12)
     # V symmetric with Im(A)^perp invariant: V = perp diag perp^T + image diag image^T
     V = perp @ np.diag([0.4, 1.3]) @ perp.T + image @ np.diag([0.7, 2.0]) @ image.T
     z0 = setups.uniform_in_subspace_ball(15, perp, 2.0, seed=1)
-    run = dynamics.simulate(z0, A, A, V, t_max=3.0, method="dopri5", t_eval=np.array([0.0, 3.0]), rtol=1e-11, atol=1e-13)
+    run = dynamics.simulate(
+        z0, A, A, V, t_max=3.0, method="dopri5", t_eval=np.array([0.0, 3.0]), rtol=1e-11, atol=1e-13
+    )
     mean = z0.mean(axis=0)
     np.testing.assert_allclose(run.final, mean + (z0 - mean) @ expm(-3.0 * V).T, atol=1e-9)
 
@@ -58,8 +60,9 @@ def test_rank_one_gives_two_points_and_P_star(d):
     v /= np.linalg.norm(v)
     z0 = rng.uniform(-5, 5, size=(25, d))
     Q = np.outer(v, v)
-    run = dynamics.simulate(z0, Q, Q, np.eye(d), t_max=30.0, method="dopri5", t_eval=np.array([0.0, 30.0]),
-                            rtol=1e-9, atol=1e-12)
+    run = dynamics.simulate(
+        z0, Q, Q, np.eye(d), t_max=30.0, method="dopri5", t_eval=np.array([0.0, 30.0]), rtol=1e-9, atol=1e-12
+    )
     centers = measures.cluster_centers(run.final, tol=1e-6)
     assert len(centers) == 2
     P = dynamics.attention_matrix(run.final, Q, Q, t=30.0, V=np.eye(d))
@@ -138,4 +141,4 @@ def test_low_rank_helpers_reject_bad_input():
 def test_retention_exact_in_image_and_partial_for_generic_tokens():
     exact_gap, kept = experiments.orthogonal_lora_retention(range(4), n=12)
     assert np.all(exact_gap == 0.0)
-    assert np.all((kept >= 0) & (kept <= 1)) and kept.min() < 1.0   # the LoRA reorganises some pairs
+    assert np.all((kept >= 0) & (kept <= 1)) and kept.min() < 1.0  # the LoRA reorganises some pairs

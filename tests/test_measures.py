@@ -24,8 +24,10 @@ def test_w2_equal_size_clouds_assignment_matches_the_linear_program(rng):
         assert np.isclose(measures.wasserstein2(X, Y), lp, rtol=1e-10)
         assert np.isclose(measures.wasserstein2(X, Y, a=uniform, b=uniform), lp, rtol=1e-10)
     states_a, states_b = rng.normal(size=(4, 12, 2)), rng.normal(size=(4, 12, 2))
-    expected = [np.sqrt(ot.emd2(np.full(12, 1 / 12), np.full(12, 1 / 12), ((x[:, None] - y[None]) ** 2).sum(-1)))
-                for x, y in zip(states_a, states_b)]
+    expected = [
+        np.sqrt(ot.emd2(np.full(12, 1 / 12), np.full(12, 1 / 12), ((x[:, None] - y[None]) ** 2).sum(-1)))
+        for x, y in zip(states_a, states_b)
+    ]
     np.testing.assert_allclose(measures.wasserstein2_path(states_a, states_b), expected, rtol=1e-10)
 
 
@@ -69,8 +71,36 @@ def test_clusters_s_delta_and_times():
         (lambda: measures.cluster_centers(np.ones((3, 2)), tol=0), "tol"),
         (lambda: measures.delta_clustered_set(np.ones((3, 2)), np.ones((1, 2)), -1), "delta"),
         (lambda: measures.distance_to_clusters(np.ones((3, 2)), np.ones((1, 3))), "states"),
+        (lambda: measures.wasserstein2(np.ones((3, 2)) + 1j, np.ones((3, 2))), "X"),
+        (lambda: measures.clustering_time([2.0, 1.0, 0.0], np.zeros((3, 2, 2)), np.zeros((1, 2)), 0.1), "t"),
+        (lambda: measures.exit_time([0.0, 1.0], np.zeros((2, 2, 2)), np.zeros((1, 2)), 0.1, after=np.nan), "after"),
+        (lambda: measures.first_crossing_time([0.0, 1.0], [1.0, 0.5], 0.0), "level"),
+        (lambda: measures.first_crossing_time([0.0, 1.0], [1.0, 0.5], -1.0), "level"),
+        (lambda: measures.first_crossing_time([0.0, 1.0], [1.0, -0.5], 0.1), "values"),
+        (lambda: measures.distance_to_P_star(np.ones((3, 3))), "P"),
+        (lambda: measures.distance_to_P_star(np.eye(3) * 2 - 1 / 3), "P"),
     ],
 )
 def test_bad_input_raises_clear_error(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+@pytest.mark.parametrize("scale", [1e200, 1e-200, 1.0])
+def test_w2_is_homogeneous_even_near_the_float64_limits(rng, scale):
+    # unequal sizes go through the linear program, equal ones through the assignment:
+    # both must give scale * W2(unit clouds), not 0 or inf, for clouds at 1e200 or 1e-200
+    X, Y, Z = rng.normal(size=(7, 3)), rng.normal(size=(5, 3)), rng.normal(size=(7, 3))
+    np.testing.assert_allclose(
+        measures.wasserstein2(scale * X, scale * Y), scale * measures.wasserstein2(X, Y), rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        measures.wasserstein2(scale * X, scale * Z), scale * measures.wasserstein2(X, Z), rtol=1e-12
+    )
+    assert measures.wasserstein2(scale * X, scale * X[rng.permutation(7)]) == 0.0
+
+
+def test_distance_to_clusters_matches_the_direct_formula(rng):
+    states, centers = rng.normal(size=(4, 6, 9, 3)), rng.normal(size=(5, 3))
+    direct = np.sqrt(((states[..., :, None, :] - centers) ** 2).sum(-1)).min(-1)
+    np.testing.assert_allclose(measures.distance_to_clusters(states, centers), direct, rtol=1e-14)

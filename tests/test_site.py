@@ -19,8 +19,7 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-from lora_clusters import provenance, site
-
+from lora_clusters import provenance
 from site_tools import ROOT, StaticServer, broken_internal_links, build_site, external_urls_in
 
 pytestmark = [pytest.mark.book, pytest.mark.xdist_group("site")]
@@ -50,7 +49,9 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"no Chromium at {CHROMIUM}: `make test` installs Debian's chromium; set CHROMIUM to another binary")
+        pytest.fail(
+            f"no Chromium at {CHROMIUM}: `make test` installs Debian's chromium; set CHROMIUM to another binary"
+        )
     with sync_playwright() as p:
         instance = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
         yield instance
@@ -102,7 +103,13 @@ def test_reproducibility_page_lists_every_chapter_with_its_device(built):
         assert f"{name}.html" in page
     assert page.count("CPU: ") + page.count("GPU: ") >= 5  # one device per chapter
     assert "(no record" not in page
-    assert "cache" in page  # myst-nb's execution table: method column
+    # myst-nb's execution table: the row of every chapter says its outputs came from the
+    # cache (columns: document, modified, method, run time, status)
+    exec_table = page[page.index("<table") : page.index("</table>")]
+    rows = re.findall(r'<tr[^>]*>\s*<td><p><a [^>]*href="(ch\d\d_\w+)\.html"(.*?)</tr>', exec_table, re.DOTALL)
+    methods = {name: re.findall(r"<td><p>([^<]*)</p></td>", cells)[1] for name, cells in rows}
+    chapters = {Path(p).name for p in toc_pages() if re.match(r"ch\d\d_", Path(p).name)}
+    assert set(methods) == chapters and set(methods.values()) == {"cache"}, methods
 
 
 def test_student_version_has_no_solutions(built, student):
@@ -119,17 +126,6 @@ def test_student_version_has_no_solutions(built, student):
     nb = json.loads((student / "_sources" / "book" / "ch02_stability.ipynb").read_text())
     text = "".join("".join(c["source"]) for c in nb["cells"])
     assert "solution-start" not in text and "V_sym" not in text and "{exercise}" in text
-
-
-def test_strip_solutions_on_a_small_document():
-    text = ("intro\n\n````{exercise}\n:label: e1\nDo it.\n````\n\n```{solution-start} e1\n:class: dropdown\n```\n\n"
-            "Answer text.\n\n```{code-cell} ipython3\nx = 1\n```\n\n```{solution-end}\n```\n\n"
-            ":::{solution} e1\nInline answer.\n:::\n\nafter\n")
-    out = site.strip_solutions(text)
-    assert "Answer" not in out and "x = 1" not in out and "Inline" not in out
-    assert "Do it." in out and out.startswith("intro") and out.rstrip().endswith("after")
-    with pytest.raises(ValueError, match="solution-end"):
-        site.strip_solutions("```{solution-start} e1\n```\nno end\n")
 
 
 @contextmanager
@@ -154,8 +150,14 @@ def _watch(page):
     page.on("pageerror", lambda err: problems.append(f"page error: {err}"))
     page.on("requestfailed", lambda req: problems.append(f"failed request: {req.url}"))
     page.on("response", lambda resp: problems.append(f"HTTP {resp.status}: {resp.url}") if resp.status >= 400 else None)
-    page.on("request", lambda req: outside.append(req.url)
-            if urlparse(req.url).scheme in ("http", "https") and urlparse(req.url).hostname != "127.0.0.1" else None)
+    page.on(
+        "request",
+        lambda req: (
+            outside.append(req.url)
+            if urlparse(req.url).scheme in ("http", "https") and urlparse(req.url).hostname != "127.0.0.1"
+            else None
+        ),
+    )
     return problems, outside
 
 
@@ -172,8 +174,10 @@ def test_page_in_chromium(built, browser, docname):
             assert page.evaluate("() => document.querySelectorAll('mjx-merror').length") == 0, "MathJax errors"
         body = page.evaluate("() => document.querySelector('main, article, body').innerText")
         assert "$$" not in body and "\\begin{" not in body, "raw TeX left on the page"
-        broken = page.evaluate("() => [...document.images].filter(i => !i.complete || i.naturalWidth === 0)"
-                               ".map(i => (i.src || '').slice(0, 80))")
+        broken = page.evaluate(
+            "() => [...document.images].filter(i => !i.complete || i.naturalWidth === 0)"
+            ".map(i => (i.src || '').slice(0, 80))"
+        )
         assert broken == [], broken
         # an animation's player switches frames without a kernel
         if page.locator("img[id^='_anim_img']").count():
@@ -197,8 +201,9 @@ def test_mathjax_loads_its_lazy_components_from_the_site(built, browser):
         page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=30000)
         page.evaluate("() => MathJax.startup.promise")
         page.evaluate("(names) => MathJax.loader.load(...names)", components)  # rejects if one fails
-        loaded = page.evaluate("(names) => names.map(n => MathJax._.components.package.Package.packages.get(n)"
-                               "?.isLoaded)", components)
+        loaded = page.evaluate(
+            "(names) => names.map(n => MathJax._.components.package.Package.packages.get(n)?.isLoaded)", components
+        )
     assert loaded == [True] * len(components), dict(zip(components, loaded))
     assert outside == [] and problems == [], (outside, problems)
 

@@ -92,12 +92,14 @@ def test_low_rank_explorer_responds_to_every_control():
     assert panel.n_clusters == 2 and panel.P_star_distance < 1e-12 and "<b>2</b>" in panel.summary.value
     panel.controls["d"].value = 12
     assert panel.trajectory.states.shape[-1] == 12 and panel.n_clusters == 2
-    panel.controls["rank"].value = 12                       # full rank in d = 12: many clusters
+    panel.controls["rank"].value = 12  # full rank in d = 12: many clusters
     assert panel.n_clusters >= 10 and panel.P_star_distance > 0.5
     panel.controls["n"].value = 8
     assert panel.trajectory.states.shape[1] == 8
     panel.controls["seed"].value = 3
-    np.testing.assert_allclose(panel.trajectory.states[0], setups.initial_tokens(8, 12, seed=3, law="uniform", scale=5.0))
+    np.testing.assert_allclose(
+        panel.trajectory.states[0], setups.initial_tokens(8, 12, seed=3, law="uniform", scale=5.0)
+    )
 
 
 def test_panel_figure_lives_in_the_output_widget_and_changes_with_a_move():
@@ -157,7 +159,9 @@ def test_panel_views_show_the_last_computed_data_and_keep_their_artists():
         assert len(segments) == 11 + move
         np.testing.assert_array_equal(segments[0], low_rank.trajectory.states[:, 0, :2])
         np.testing.assert_array_equal(low_rank.view.end.get_offsets(), low_rank.trajectory.final[:, :2])
-        now = {name: [len(ax.get_children()) for ax in panel.view.figure.axes]
-               for name, panel in (("phase", phase), ("stability", stability), ("low_rank", low_rank))}
+        now = {
+            name: [len(ax.get_children()) for ax in panel.view.figure.axes]
+            for name, panel in (("phase", phase), ("stability", stability), ("low_rank", low_rank))
+        }
         assert counts in ({}, now)
         counts = now

@@ -13,7 +13,9 @@ import numpy as np
 
 
 def as_finite_array(value, name: str) -> np.ndarray:
-    """``value`` as a float64 array, refusing NaN and infinities."""
+    """``value`` as a float64 array, refusing complex numbers, NaN and infinities."""
+    if np.iscomplexobj(value):
+        raise ValueError(f"{name} must be real, got complex values (take .real explicitly if that is what you mean)")
     try:
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError) as exc:
@@ -42,14 +44,27 @@ def as_square_matrix(value, name: str, d: int | None = None, *, allow_batch: boo
         expected = "(d, d) or (B, d, d)" if allow_batch else "(d, d)"
         raise ValueError(f"{name} must be a square matrix of shape {expected}, got shape {arr.shape}")
     if d is not None and arr.shape[-1] != d:
-        raise ValueError(
-            f"{name} must be {d} x {d} to match the token dimension d = {d}, got shape {arr.shape}"
-        )
+        raise ValueError(f"{name} must be {d} x {d} to match the token dimension d = {d}, got shape {arr.shape}")
     return arr
+
+
+def finite_scalar(value, name: str) -> float:
+    """A finite real number."""
+    if isinstance(value, (bool, str, bytes)) or np.iscomplexobj(value):
+        raise ValueError(f"{name} must be a finite real number, got {value!r}")
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a finite real number, got {value!r}") from None
+    if not math.isfinite(x):
+        raise ValueError(f"{name} must be a finite real number, got {value!r}")
+    return x
 
 
 def positive_scalar(value, name: str) -> float:
     """A finite real number > 0."""
+    if isinstance(value, (bool, str, bytes)) or np.iscomplexobj(value):
+        raise ValueError(f"{name} must be a positive real number, got {value!r}")
     try:
         x = float(value)
     except (TypeError, ValueError):
@@ -64,3 +79,16 @@ def positive_int(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
     return int(value)
+
+
+def seed_list(value, name: str = "seeds") -> np.ndarray:
+    """A non-empty 1-D list of integer seeds >= 0 (floats with a fractional part refused)."""
+    arr = np.atleast_1d(np.asarray(value if not isinstance(value, range) else list(value)))
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"{name} must be a non-empty list of integers >= 0, got {value!r}")
+    if arr.dtype.kind not in "iu":
+        if arr.dtype.kind != "f" or not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+            raise ValueError(f"{name} must be integers >= 0, got {value!r}")
+    if np.any(arr < 0):
+        raise ValueError(f"{name} must be integers >= 0 (numpy seeds), got {value!r}")
+    return arr.astype(np.int64)

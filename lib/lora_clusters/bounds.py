@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import integrate
 
+from . import spectra
 from ._validation import as_finite_array, as_square_matrix, as_tokens, positive_scalar
 from .lora import op_norm
 
@@ -100,14 +101,19 @@ def cumulative_lipschitz_integral(t, R: float, A_norm: float, V_norm: float, V_t
         if not np.isfinite(total) or log_integrand(tk) > _LOG_MAX - 10.0:
             total = np.inf
         elif tk > previous:
-            piece, _ = integrate.quad(lambda s: np.exp(log_integrand(s)), previous, tk, epsabs=0.0, epsrel=1e-10, limit=200)
+            piece, _ = integrate.quad(
+                lambda s: np.exp(log_integrand(s)), previous, tk, epsabs=0.0, epsrel=1e-10, limit=200
+            )
             total += piece
         out[k], previous = total, tk
     return out
 
 
-def perturbation_prefactor(t, R: float, dA_norm: float, dV_norm: float, V_norm: float, V_tilde_norm: float) -> np.ndarray:
-    r""":math:`\mathcal K(A-\tilde A, V-\tilde V, t) = 2\|V-\tilde V\|^2 R_t^2 + 4R_t^3\|V\|\|A-\tilde A\|` of eq. (24)."""
+def perturbation_prefactor(
+    t, R: float, dA_norm: float, dV_norm: float, V_norm: float, V_tilde_norm: float
+) -> np.ndarray:
+    r""":math:`\mathcal K(A-\tilde A, V-\tilde V, t)
+    = 2\|V-\tilde V\|^2 R_t^2 + 4R_t^3\|V\|\|A-\tilde A\|` of eq. (24)."""
     R_t = support_radius(t, R, V_norm, V_tilde_norm)
     return 2.0 * dV_norm**2 * R_t**2 + 4.0 * R_t**3 * V_norm * dA_norm
 
@@ -208,18 +214,11 @@ def phase_transition_time_bound(z, centers, delta: float, V_tilde, A) -> float:
     n, d = z.shape
     if V_tilde.shape != (d, d) or A.shape != (d, d) or centers.shape[1] != d:
         raise ValueError(f"V_tilde and A must be ({d}, {d}) and centers (k, {d}) for tokens of dimension {d}")
-    eigvals, eigvecs = np.linalg.eig(V_tilde)
-    order = np.argsort(-np.abs(eigvals))
-    lam1 = eigvals[order[0]]
-    if abs(lam1.imag) > 1e-12 or lam1.real <= 0:
+    top = spectra.top_eigenpair(V_tilde)
+    if not top.is_real_positive:
         return float("inf")
-    gap = lam1.real - (abs(eigvals[order[1]]) if d > 1 else 0.0)
-    phi1 = np.real(eigvecs[:, order[0]])
-    phi1_dual = np.real(np.linalg.inv(eigvecs)[order[0]])
-    # normalise phi1 to unit length and rescale the dual form so that phi1*(phi1) = 1
-    scale = np.linalg.norm(phi1)
-    phi1, phi1_dual = phi1 / scale, phi1_dual * scale
-    c11 = float(phi1 @ A @ phi1)
+    lam1, gap, phi1_dual = top.eigenvalue, top.gap, top.phi_dual
+    c11 = top.attention_alignment(A)
     projections = np.sort(centers @ phi1_dual)
     D = float(np.min(np.diff(projections))) if projections.size > 1 else np.inf
     if gap <= 0 or c11 <= 0 or D <= 0:
@@ -260,7 +259,9 @@ def collapse_time_bound(z0, delta: float, V, A, *, eigenvalue: str = "largest") 
     return max(np.log(spread / delta), 0.0) / rate
 
 
-def collapse_time_high_probability_bound(n: int, dim: int, radius: float, delta: float, eps: float, rate: float) -> float:
+def collapse_time_high_probability_bound(
+    n: int, dim: int, radius: float, delta: float, eps: float, rate: float
+) -> float:
     r"""Bound (34) of Prop. 6.1: for n tokens uniform in :math:`B(0, C)` of the
     ``dim``-dimensional space :math:`\mathrm{Im}(A)^\perp`, with probability at least
     :math:`1 - 2\varepsilon`,

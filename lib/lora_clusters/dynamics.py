@@ -27,15 +27,20 @@ or a batch ``(B, d, d)``.  Batches broadcast against each other.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable
 
 import numpy as np
 import scipy.linalg
 
-from ._validation import as_finite_array, as_square_matrix, as_tokens, positive_int, positive_scalar
+from . import integrators
+from ._validation import as_finite_array, as_square_matrix, as_tokens, finite_scalar, positive_int, positive_scalar
+from .integrators import ADAPTIVE, MAX_STEPS, PRECISE, IntegratorOptions, fixed_step_count
 
 __all__ = [
+    "ADAPTIVE",
+    "PRECISE",
+    "IntegratorOptions",
     "LOG_BETA_HARDMAX",
     "ScaledExponential",
     "Trajectory",
@@ -112,7 +117,7 @@ def attention_matrix(x, Q, K, *, t: float = 0.0, V=None) -> np.ndarray:
         queries, keys, log_beta = _normalised_queries_keys(x, Q, K)
     else:
         V = as_square_matrix(V, "V", d)
-        E, log_scale = ScaledExponential(V)(float(t))
+        E, log_scale = ScaledExponential(V)(finite_scalar(t, "t"))
         queries, keys, log_beta = _rescaled_queries(x, E, Q, K), x, 2.0 * log_scale
     w = _attention_weights(queries, keys, log_beta)
     return w / w.sum(axis=-1, keepdims=True)
@@ -214,9 +219,7 @@ def rescaled_velocity(z, t: float, Q, K, V) -> np.ndarray:
     z = as_tokens(z, "z")
     d = z.shape[-1]
     Q, K, V = (as_square_matrix(M, name, d) for M, name in ((Q, "Q"), (K, "K"), (V, "V")))
-    if not math.isfinite(float(t)):
-        raise ValueError(f"t must be a finite number, got {t!r}")
-    E, log_scale = ScaledExponential(V)(float(t))
+    E, log_scale = ScaledExponential(V)(finite_scalar(t, "t"))
     return _rescaled_velocity(z, E, log_scale, Q, K, V)
 
 
@@ -243,7 +246,7 @@ class _Field:
 
 
 # --------------------------------------------------------------------------------------
-# integrators
+# simulate: checks, output grid, dispatch to an integrator
 # --------------------------------------------------------------------------------------
 @dataclass
 class Trajectory:
@@ -268,139 +271,80 @@ class Trajectory:
         """The last saved state, (n, d) or (B, n, d)."""
         return self.states[..., -1, :, :]
 
-    def select(self, b: int) -> "Trajectory":
+    def select(self, b: int) -> Trajectory:
         """Member ``b`` of a batched trajectory, as an unbatched one (same times;
         the step counts are those of the whole batch, which shared its steps)."""
         if self.states.ndim != 4:
-            raise ValueError(f"select needs a batched trajectory (states of shape (B, m, n, d)), got {self.states.shape}")
+            raise ValueError(
+                f"select needs a batched trajectory (states of shape (B, m, n, d)), got {self.states.shape}"
+            )
         if not -self.states.shape[0] <= b < self.states.shape[0]:
             raise IndexError(f"b = {b} is out of range for a batch of {self.states.shape[0]}")
         return replace(self, states=self.states[b])
 
 
-def _progress_bar(enabled: bool, t_max: float):
-    if not enabled:
+#: the largest output a run may produce (its saved states), in bytes
+MAX_OUTPUT_BYTES = 4 * 2**30
+
+#: tokens whose attention logits would leave float64 at t = 0 are refused
+_MAX_LOGIT = 1e300
+
+
+def _checked_inputs(x0, Q, K, V):
+    """Validated tokens and matrices, broadcast to a common batch: (y0, Q, K, V, batched)."""
+    x0 = as_tokens(x0, "x0")
+    d = x0.shape[-1]
+    Q = as_square_matrix(Q, "Q", d)
+    K = as_square_matrix(K, "K", d)
+    V = as_square_matrix(V, "V", d)
+    batch_sizes = {a.shape[0] for a in (x0, Q, K, V) if a.ndim == 3}
+    if len(batch_sizes) > 1:
+        raise ValueError(
+            "the leading batch axes of x0, Q, K, V must agree, got sizes "
+            + ", ".join(f"{name}: {a.shape[0]}" for name, a in zip("x0 Q K V".split(), (x0, Q, K, V)) if a.ndim == 3)
+        )
+    batched = bool(batch_sizes)
+    B = batch_sizes.pop() if batched else 1
+    y0 = np.broadcast_to(x0 if x0.ndim == 3 else x0[None], (B,) + x0.shape[-2:]).copy()
+    Qb, Kb, Vb = (M if M.ndim == 3 else M[None] for M in (Q, K, V))
+    return y0, Qb, Kb, Vb, batched
+
+
+def _output_grid(t_max: float, dt: float, save_every: int, t_eval, method: str) -> np.ndarray | None:
+    """The output times of a dopri5 run (None for rk4, whose grid is its steps)."""
+    if method == "rk4":
+        if t_eval is not None:
+            raise ValueError("t_eval is only supported with method='dopri5'; use save_every with 'rk4'")
         return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=t_max, unit="t", desc="simulate", leave=False, mininterval=1.0)
-
-
-def _rk4(field, y, t_max, dt, save_every, stop_when, progress, unbatch):
-    n_steps = max(1, int(round(t_max / dt)))
-    times, states = [0.0], [y.copy()]
-    bar = _progress_bar(progress, n_steps * dt)
-    stopped = False
-    half = 0.5 * dt
-    for k in range(n_steps):
-        t = k * dt
-        k1 = field(t, y)
-        k2 = field(t + half, y + half * k1)
-        k3 = field(t + half, y + half * k2)
-        k4 = field(t + dt, y + dt * k3)
-        y = y + (dt / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
-        t_new = (k + 1) * dt
-        if bar is not None and (k % 100 == 99 or k + 1 == n_steps):
-            bar.update(t_new - bar.n)
-        last = k + 1 == n_steps
-        stopped = stop_when is not None and bool(stop_when(t_new, unbatch(y)))
-        if (k + 1) % save_every == 0 or last or stopped:
-            times.append(t_new)
-            states.append(y.copy())
-        if stopped:
-            break
-    if bar is not None:
-        bar.close()
-    return np.array(times), states, k + 1, 0, stopped
+    if t_eval is None:
+        n_grid = t_max / dt
+        if not n_grid / save_every <= MAX_STEPS:
+            raise ValueError(
+                f"dt = {dt!r} and save_every = {save_every} ask for {n_grid / save_every:.3g} output "
+                f"times up to t_max = {t_max!r}; at most {MAX_STEPS:.0e}: increase dt or save_every"
+            )
+        n_grid = max(1, int(round(n_grid)))
+        idx = np.arange(0, n_grid + 1, save_every)
+        grid = idx * dt
+        if idx[-1] != n_grid:
+            grid = np.append(grid, n_grid * dt)
+        grid[-1] = t_max
+        return grid
+    grid = as_finite_array(t_eval, "t_eval")
+    if grid.ndim != 1 or grid.size == 0 or np.any(np.diff(grid) <= 0):
+        raise ValueError("t_eval must be a non-empty increasing 1-D array of times")
+    if grid[0] < 0 or grid[-1] > t_max:
+        raise ValueError(f"t_eval must lie in [0, t_max] = [0, {t_max}]")
+    return grid
 
 
-# Dormand-Prince 5(4) tableau (Dormand & Prince 1980); the 5th-order solution is propagated.
-_DP_C = np.array([0.0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0, 1.0])
-_DP_A = [
-    [],
-    [1 / 5],
-    [3 / 40, 9 / 40],
-    [44 / 45, -56 / 15, 32 / 9],
-    [19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729],
-    [9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656],
-    [35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84],
-]
-# difference between the 5th- and 4th-order weights: the local error estimate
-_DP_E = np.array([71 / 57600, 0.0, -71 / 16695, 71 / 1920, -17253 / 339200, 22 / 525, -1 / 40])
-# the tableau as a lower-triangular matrix: stage i combines the previous slopes with
-# one small product instead of a Python sum over arrays
-_DP_A_MATRIX = np.zeros((7, 7))
-for _i, _row in enumerate(_DP_A):
-    _DP_A_MATRIX[_i, : len(_row)] = _row
-
-
-def _hermite(t0, y0, f0, t1, y1, f1, tau):
-    """Cubic Hermite interpolant through (t0, y0, f0) and (t1, y1, f1), evaluated at tau."""
-    h = t1 - t0
-    s = (tau - t0) / h
-    s2, s3 = s * s, s * s * s
-    return (2 * s3 - 3 * s2 + 1) * y0 + (s3 - 2 * s2 + s) * h * f0 + (3 * s2 - 2 * s3) * y1 + (s3 - s2) * h * f1
-
-
-def _dopri5(field, y, t_max, h0, t_eval, rtol, atol, max_step, stop_when, progress, unbatch):
-    """Adaptive Dormand-Prince 5(4) with dense output by cubic Hermite interpolation."""
-    t = 0.0
-    f = field(t, y)
-    h = min(h0, max_step, t_max)
-    times, states = [], []
-    next_out = 0
-    while next_out < len(t_eval) and t_eval[next_out] <= 0.0:
-        times.append(float(t_eval[next_out]))
-        states.append(y.copy())
-        next_out += 1
-    n_steps = n_rejected = 0
-    bar = _progress_bar(progress, t_max)
-    stopped = False
-    while t < t_max and not stopped:
-        h = min(h, max_step, t_max - t)
-        k = np.empty((7,) + y.shape)  # the stage slopes, flattened below as (7, N)
-        k[0] = f
-        slopes = k.reshape(7, -1)
-        for i in range(1, 7):
-            yi = y + h * (_DP_A_MATRIX[i, :i] @ slopes[:i]).reshape(y.shape)
-            k[i] = field(t + _DP_C[i] * h, yi)
-        y_new = yi  # the 7th stage point is the 5th-order solution (FSAL)
-        err_vec = h * (_DP_E @ slopes).reshape(y.shape)
-        scale = atol + rtol * np.maximum(np.abs(y), np.abs(y_new))
-        ratio = err_vec / scale
-        # RMS over each trajectory's tokens, worst trajectory of the batch
-        err = float(np.sqrt(np.mean(ratio * ratio, axis=(-2, -1))).max())
-        if not np.isfinite(err):
-            raise FloatingPointError(f"non-finite state at t = {t:.6g}; the dynamics blew up")
-        if err <= 1.0:
-            t_new = t + h
-            if t_max - t_new < 1e-12 * max(1.0, t_max):
-                t_new = t_max
-            f_new = k[6]
-            while next_out < len(t_eval) and t_eval[next_out] <= t_new:
-                tau = float(t_eval[next_out])
-                states.append(y_new.copy() if tau == t_new else _hermite(t, y, f, t_new, y_new, f_new, tau))
-                times.append(tau)
-                next_out += 1
-            t, y, f = t_new, y_new, f_new
-            n_steps += 1
-            if bar is not None:
-                bar.update(t - bar.n)
-            if stop_when is not None and bool(stop_when(t, unbatch(y))):
-                stopped = t < t_max
-                if stopped and (not times or times[-1] < t):
-                    times.append(t)
-                    states.append(y.copy())
-        else:
-            n_rejected += 1
-        # standard step-size controller with safety factor 0.9 and growth in [0.2, 5]
-        factor = 5.0 if err == 0.0 else min(5.0, max(0.2, 0.9 * err ** -0.2))
-        h = h * factor
-        if h < 1e-14 * max(1.0, t):
-            raise FloatingPointError(f"step size underflow at t = {t:.6g}")
-    if bar is not None:
-        bar.close()
-    return np.array(times), states, n_steps, n_rejected, stopped
+def _check_output_size(n_frames: float, y0: np.ndarray) -> None:
+    size = n_frames * y0.size * 8
+    if size > MAX_OUTPUT_BYTES:
+        raise ValueError(
+            f"the run would keep {n_frames:.3g} states of {y0.size} numbers ({size / 2**30:.3g} GiB, "
+            f"more than {MAX_OUTPUT_BYTES / 2**30:.0f} GiB): save fewer times (dt, save_every or t_eval)"
+        )
 
 
 def simulate(
@@ -412,12 +356,13 @@ def simulate(
     dt: float = 0.1,
     rescaled: bool = True,
     *,
-    method: str = "rk4",
+    options: IntegratorOptions | None = None,
+    method: str | None = None,
+    rtol: float | None = None,
+    atol: float | None = None,
+    max_step: float | None = None,
     save_every: int = 1,
     t_eval=None,
-    rtol: float = 1e-7,
-    atol: float = 1e-10,
-    max_step: float | None = None,
     stop_when: Callable[[float, np.ndarray], bool] | None = None,
     progress: bool = False,
 ) -> Trajectory:
@@ -432,18 +377,23 @@ def simulate(
         sets at once (broadcast against the batch of ``x0``).
     t_max : float > 0
         Final time (number of layers in the continuous-depth picture).
-    dt : float > 0
-        RK4 step (the paper uses 0.1); for ``method="dopri5"`` the spacing of the
+    dt : float in (0, t_max]
+        RK4 step (the paper uses 0.1); for the adaptive method the spacing of the
         default output grid and the first trial step.
-    method : "rk4" | "dopri5"
-        ``"rk4"``: classical fourth-order Runge-Kutta with the attention recomputed at
-        each of the four stages; the grid is t_k = k dt, k = 0..round(t_max/dt), so the
-        last time is within dt/2 of t_max.  ``"dopri5"``: adaptive Dormand-Prince 5(4)
-        with error control (``rtol``, ``atol``), far fewer steps on long horizons
-        where tokens sit in clusters; output at ``t_eval`` (default: the rk4 grid
-        thinned by ``save_every``, ending at t_max) by cubic Hermite interpolation.
+    options : :class:`~lora_clusters.integrators.IntegratorOptions`, optional
+        The integrator: ``method`` ``"rk4"`` (default; classical fourth-order
+        Runge-Kutta with the attention recomputed at each of the four stages, on the
+        grid t_k = k dt, k = 0..round(t_max/dt), so the last time is within dt/2 of
+        t_max) or ``"dopri5"`` (adaptive Dormand-Prince 5(4) with error control at
+        ``rtol``/``atol``, far fewer steps on long horizons where tokens sit in
+        clusters; output at ``t_eval`` by cubic Hermite interpolation).  Presets:
+        :data:`~lora_clusters.integrators.ADAPTIVE`, :data:`~lora_clusters.integrators.PRECISE`.
+    method, rtol, atol, max_step : optional
+        Override the corresponding field of ``options``.
     save_every : int >= 1
         Keep every ``save_every``-th grid point (the last one is always kept).
+    t_eval : increasing times in [0, t_max], optional (adaptive method only)
+        Output times; default: the RK4 grid thinned by ``save_every``, ending at t_max.
     stop_when : callable(t, states) -> bool, optional
         Checked after every (accepted) step with states shaped like one output
         frame; returning True ends the run there (``stopped_early`` is then set).
@@ -454,66 +404,70 @@ def simulate(
     -------
     Trajectory with ``t`` (m,) and ``states`` (m, n, d) or (B, m, n, d).
     """
-    x0 = as_tokens(x0, "x0")
-    d = x0.shape[-1]
-    Q = as_square_matrix(Q, "Q", d)
-    K = as_square_matrix(K, "K", d)
-    V = as_square_matrix(V, "V", d)
+    y0, Qb, Kb, Vb, batched = _checked_inputs(x0, Q, K, V)
     t_max = positive_scalar(t_max, "t_max")
     dt = positive_scalar(dt, "dt")
+    if dt > t_max:
+        raise ValueError(f"dt must be at most t_max = {t_max!r}, got dt = {dt!r}")
     save_every = positive_int(save_every, "save_every")
-    if method not in ("rk4", "dopri5"):
-        raise ValueError(f"method must be 'rk4' or 'dopri5', got {method!r}")
-    batch_sizes = {a.shape[0] for a in (x0, Q, K, V) if a.ndim == 3}
-    if len(batch_sizes) > 1:
-        raise ValueError(
-            "the leading batch axes of x0, Q, K, V must agree, got sizes "
-            + ", ".join(f"{name}: {a.shape[0]}" for name, a in zip("x0 Q K V".split(), (x0, Q, K, V)) if a.ndim == 3)
-        )
-    batched = bool(batch_sizes)
-    B = batch_sizes.pop() if batched else 1
-    y0 = np.broadcast_to(x0 if x0.ndim == 3 else x0[None], (B,) + x0.shape[-2:]).copy()
-    Qb, Kb, Vb = (M if M.ndim == 3 else M[None] for M in (Q, K, V))
-    field_ = _Field(Qb, Kb, Vb, rescaled)
-    unbatch = (lambda y: y) if batched else (lambda y: y[0])
+    overrides = {k: v for k, v in dict(method=method, rtol=rtol, atol=atol, max_step=max_step).items() if v is not None}
+    if options is not None and not isinstance(options, IntegratorOptions):
+        raise ValueError(f"options must be an IntegratorOptions, got {type(options).__name__}")
+    opts = replace(options or IntegratorOptions(), **overrides)
+    if stop_when is not None and not callable(stop_when):
+        raise ValueError(f"stop_when must be a callable (t, states) -> bool, got {stop_when!r}")
+    if rescaled:
+        # z stays in the hull of its start, and the logits <Qz_i, Kz_j> times e^{2ct} are
+        # computed from them: they must be finite at t = 0
+        scale = float(np.abs(y0).max())
+        if scale * scale * max(float(np.abs(Qb).max()), 1.0) * max(float(np.abs(Kb).max()), 1.0) > _MAX_LOGIT:
+            raise ValueError(
+                f"x0 is too large (largest entry {scale:.3g}): the attention logits <Qx_i, Kx_j> "
+                "overflow float64; rescale the tokens"
+            )
+    grid = _output_grid(t_max, dt, save_every, t_eval, opts.method)
+    n_frames = (fixed_step_count(t_max, dt) / save_every + 2) if grid is None else grid.size
+    _check_output_size(n_frames, y0)
 
-    if method == "rk4":
-        if t_eval is not None:
-            raise ValueError("t_eval is only supported with method='dopri5'; use save_every with 'rk4'")
-        times, states, n_steps, n_rej, stopped = _rk4(field_, y0, t_max, dt, save_every, stop_when, progress, unbatch)
+    field_ = _Field(Qb, Kb, Vb, rescaled)
+    if stop_when is None or batched:
+        stop = stop_when
     else:
-        if t_eval is None:
-            n_grid = max(1, int(round(t_max / dt)))
-            idx = np.arange(0, n_grid + 1, save_every)
-            t_eval = idx * dt
-            if idx[-1] != n_grid:
-                t_eval = np.append(t_eval, n_grid * dt)
-            t_eval[-1] = t_max
-        else:
-            t_eval = as_finite_array(t_eval, "t_eval")
-            if t_eval.ndim != 1 or t_eval.size == 0 or np.any(np.diff(t_eval) <= 0):
-                raise ValueError("t_eval must be a non-empty increasing 1-D array of times")
-            if t_eval[0] < 0 or t_eval[-1] > t_max:
-                raise ValueError(f"t_eval must lie in [0, t_max] = [0, {t_max}]")
-        rtol = positive_scalar(rtol, "rtol")
-        atol = positive_scalar(atol, "atol")
-        max_step = t_max if max_step is None else positive_scalar(max_step, "max_step")
-        times, states, n_steps, n_rej, stopped = _dopri5(
-            field_, y0, t_max, min(dt, max_step), t_eval, rtol, atol, max_step, stop_when, progress, unbatch
+
+        def stop(t, y):  # the callback sees one output frame, (n, d)
+            return stop_when(t, y[0])
+
+    if opts.method == "rk4":
+        sol = integrators.rk4(field_, y0, t_max, dt, save_every=save_every, stop_when=stop, progress=progress)
+    else:
+        max_step = t_max if opts.max_step is None else opts.max_step
+        sol = integrators.dopri5(
+            field_,
+            y0,
+            t_max,
+            grid,
+            h0=min(dt, max_step),
+            rtol=opts.rtol,
+            atol=opts.atol,
+            max_step=max_step,
+            stop_when=stop,
+            progress=progress,
         )
-    arr = np.stack(states, axis=1)  # (B, m, n, d)
+    arr = np.stack(sol.states, axis=1)  # (B, m, n, d)
     if not np.all(np.isfinite(arr)):
-        raise FloatingPointError(
-            "the states left the float64 range; with rescaled=False the tokens grow like e^{tV}, "
-            "use rescaled=True for long horizons"
+        hint = (
+            "with rescaled=False the tokens grow like e^{tV}: use rescaled=True for long horizons"
+            if not rescaled
+            else "the rescaled tokens diverged (is a step or tolerance too large?)"
         )
+        raise FloatingPointError(f"the states left the float64 range; {hint}")
     return Trajectory(
-        t=times,
+        t=sol.t,
         states=arr if batched else arr[0],
         rescaled=rescaled,
-        method=method,
-        n_steps=n_steps,
-        n_rejected=n_rej,
+        method=opts.method,
+        n_steps=sol.n_steps,
+        n_rejected=sol.n_rejected,
         nfev=field_.nfev,
-        stopped_early=stopped,
+        stopped_early=sol.stopped,
     )

@@ -62,7 +62,11 @@ def lora_triple(Q, K, V, *, target: str = "V", size: float = 1e-2, rank: int = 1
 
     The update has rank ``rank`` (at most; exactly for generic factors and invertible K).
     """
-    Q, K, V = as_square_matrix(Q, "Q", allow_batch=False), as_square_matrix(K, "K", allow_batch=False), as_square_matrix(V, "V", allow_batch=False)
+    Q, K, V = (
+        as_square_matrix(Q, "Q", allow_batch=False),
+        as_square_matrix(K, "K", allow_batch=False),
+        as_square_matrix(V, "V", allow_batch=False),
+    )
     d = Q.shape[0]
     if K.shape != (d, d) or V.shape != (d, d):
         raise ValueError(f"Q, K and V must all be ({d}, {d}), got {Q.shape}, {K.shape} and {V.shape}")

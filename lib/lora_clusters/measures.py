@@ -9,10 +9,14 @@ are the quadratic Wasserstein distance of App. A, eq. (40) with p = 2,
 solved exactly: as an assignment problem when both measures are uniform on the
 same number of atoms (the extreme points of the transport polytope are then
 permutations, by Birkhoff's theorem), otherwise as a linear program (``ot.emd2``
-from POT).  Clusters are the distinct
-limit points of the rescaled dynamics (Assumption 5.1); :math:`S_\delta(t)` of eq. (25)
-is the set of tokens within :math:`\delta` of them, and the times :math:`T_\delta` and
-:math:`T^*(\delta)` (eq. (28) and App. G.2.1) are read off a trajectory.
+from POT).  The cost matrix is formed from coordinate differences, one coordinate at
+a time, so it needs O(n m) memory and a permuted cloud is at distance exactly 0.
+
+Clusters are the distinct limit points of the rescaled dynamics (Assumption 5.1);
+:math:`S_\delta(t)` of eq. (25) is the set of tokens within :math:`\delta` of them,
+and the times :math:`T_\delta` and :math:`T^*(\delta)` (eq. (28) and App. G.2.1) are
+read off a trajectory.  :func:`fit_power_law` and :func:`max_distance_to_mean` are
+the summaries the chapters fit and plot.
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ import numpy as np
 import ot
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.optimize import linear_sum_assignment
+from scipy.spatial.distance import cdist
 
-from ._validation import as_finite_array, as_tokens, positive_scalar
+from ._validation import as_finite_array, as_tokens, finite_scalar, positive_scalar
 
 __all__ = [
     "cluster_centers",
@@ -32,6 +37,8 @@ __all__ = [
     "distance_to_P_star",
     "exit_time",
     "first_crossing_time",
+    "fit_power_law",
+    "max_distance_to_mean",
     "wasserstein2",
     "wasserstein2_path",
 ]
@@ -62,18 +69,28 @@ def wasserstein2(X, Y, a=None, b=None) -> float:
     uniform = a is None and b is None and X.shape[0] == Y.shape[0]
     a = _weights(a, X.shape[0], "a")
     b = _weights(b, Y.shape[0], "b")
-    cost = _squared_distances(X, Y)
+    scale = _power_of_two_scale(X, Y)
+    cost = _squared_distances(X / scale, Y / scale)
     if uniform:
-        return _uniform_w2(cost)
+        return scale * _uniform_w2(cost)
     w2_squared = float(ot.emd2(a, b, cost, numItermax=1_000_000))
-    return float(np.sqrt(max(w2_squared, 0.0)))
+    return scale * float(np.sqrt(max(w2_squared, 0.0)))
+
+
+def _power_of_two_scale(*clouds) -> float:
+    """The power of two nearest above the largest coordinate: dividing by it is exact in
+    floating point, and keeps the squared costs of clouds at 1e200 or 1e-200 inside
+    float64 (W2 is homogeneous: W2(X/s, Y/s) = W2(X, Y)/s)."""
+    largest = max(float(np.abs(c).max()) for c in clouds)
+    return 1.0 if largest == 0.0 else float(2.0 ** np.frexp(largest)[1])
 
 
 def _squared_distances(X, Y) -> np.ndarray:
+    """(n, m) matrix of squared distances, summed from coordinate differences in compiled
+    code (``cdist``): O(n m) memory, never the (n, m, d) array of all differences."""
     # from differences, not |x|^2 + |y|^2 - 2<x, y>: that expansion loses all digits
     # for nearby points (W2 of a permutation came out 1e-8, not 0)
-    diff = X[:, None, :] - Y[None, :, :]
-    return np.einsum("ijk,ijk->ij", diff, diff)
+    return cdist(X, Y, "sqeuclidean")
 
 
 def _uniform_w2(cost) -> float:
@@ -91,8 +108,14 @@ def wasserstein2_path(states_a, states_b) -> np.ndarray:
     A = as_finite_array(states_a, "states_a")
     B = as_finite_array(states_b, "states_b")
     if A.ndim != 3 or A.shape != B.shape:
-        raise ValueError(f"states_a and states_b must both be (m, n, d) arrays of one shape, got {A.shape} and {B.shape}")
-    return np.array([_uniform_w2(_squared_distances(x, y)) for x, y in zip(A, B)])
+        raise ValueError(
+            f"states_a and states_b must both be (m, n, d) arrays of one shape, got {A.shape} and {B.shape}"
+        )
+    out = np.empty(A.shape[0])
+    for k, (x, y) in enumerate(zip(A, B)):
+        scale = _power_of_two_scale(x, y)
+        out[k] = scale * _uniform_w2(_squared_distances(x / scale, y / scale))
+    return out
 
 
 def cluster_centers(points, tol: float = 1e-3, *, return_labels: bool = False):
@@ -127,8 +150,13 @@ def distance_to_clusters(states, centers) -> np.ndarray:
     C = as_tokens(centers, "centers", allow_batch=False)
     if Z.ndim < 2 or Z.shape[-1] != C.shape[1]:
         raise ValueError(f"states must be (..., n, d) with d = {C.shape[1]} as in centers, got shape {Z.shape}")
-    diff = Z[..., :, None, :] - C
-    return np.sqrt(np.einsum("...kd,...kd->...k", diff, diff)).min(axis=-1)
+    # one cluster at a time: memory of the size of ``states``, not k times it
+    nearest = None
+    for center in C:
+        diff = Z - center
+        squared = np.einsum("...d,...d->...", diff, diff)
+        nearest = squared if nearest is None else np.minimum(nearest, squared, out=nearest)
+    return np.sqrt(nearest)
 
 
 def delta_clustered_set(states, centers, delta: float) -> np.ndarray:
@@ -141,8 +169,15 @@ def delta_clustered_set(states, centers, delta: float) -> np.ndarray:
     return np.flatnonzero(distance_to_clusters(Z, centers) <= delta)
 
 
-def _check_path(t, states, centers):
+def _check_times(t) -> np.ndarray:
     t = as_finite_array(t, "t")
+    if t.ndim != 1 or np.any(np.diff(t) <= 0):
+        raise ValueError("t must be a strictly increasing 1-D array of sample times")
+    return t
+
+
+def _check_path(t, states, centers):
+    t = _check_times(t)
     dist = distance_to_clusters(states, centers)
     if dist.ndim != 2 or t.shape != dist.shape[:1]:
         raise ValueError(f"t must be (m,) and states (m, n, d) with the same m, got {t.shape} and {np.shape(states)}")
@@ -173,6 +208,7 @@ def exit_time(t, states, centers, delta: float, after: float = 0.0) -> float:
     """
     t, worst = _check_path(t, states, centers)
     delta = positive_scalar(delta, "delta")
+    after = finite_scalar(after, "after")
     hits = np.flatnonzero((t >= after) & (worst > delta))
     return float(t[hits[0]]) if hits.size else float("inf")
 
@@ -182,11 +218,13 @@ def first_crossing_time(t, values, level: float) -> float:
     and stays at or below it until the end, located by interpolating
     :math:`\log(\text{values})` linearly between the two samples around the crossing
     (exact for exponential decay).  Returns ``inf`` if the last sample is above it."""
-    t = as_finite_array(t, "t")
+    t = _check_times(t)
     values = as_finite_array(values, "values")
     level = positive_scalar(level, "level")
-    if t.shape != values.shape or t.ndim != 1:
+    if t.shape != values.shape:
         raise ValueError(f"t and values must be 1-D arrays of one length, got {t.shape} and {values.shape}")
+    if np.any(values < 0):
+        raise ValueError("values must be nonnegative (a distance or a norm): the crossing is located on log(values)")
     above = np.flatnonzero(values > level)
     if above.size == 0:
         return float(t[0])
@@ -204,7 +242,30 @@ def distance_to_P_star(P) -> float:
     :math:`1 - \min_i (P_{i\ell^+} + P_{i\ell^-})` for the two columns
     :math:`\ell^\pm` with the largest total attention.  0 exactly on :math:`\mathcal P^*`."""
     P = as_finite_array(P, "P")
-    if P.ndim != 2 or P.shape[0] != P.shape[1]:
-        raise ValueError(f"P must be a square (n, n) matrix, got shape {P.shape}")
+    if P.ndim != 2 or P.shape[0] != P.shape[1] or P.shape[0] < 2:
+        raise ValueError(f"P must be a square (n, n) matrix with n >= 2, got shape {P.shape}")
+    if np.any(P < 0) or not np.allclose(P.sum(axis=1), 1.0, rtol=0.0, atol=1e-9):
+        raise ValueError("P must be row-stochastic (nonnegative entries, rows summing to 1), like an attention matrix")
     leaders = np.argsort(-P.sum(axis=0))[:2]
     return float(max(0.0, 1.0 - P[:, leaders].sum(axis=1).min()))
+
+
+def fit_power_law(x, y) -> tuple[float, float]:
+    r"""Least-squares line through :math:`(\log x, \log y)` over the finite, positive
+    pairs: returns (slope, prefactor) with :math:`y \approx \text{prefactor}\cdot x^{\text{slope}}`."""
+    x = np.asarray(x, dtype=float).ravel()
+    y = np.asarray(y, dtype=float).ravel()
+    if x.shape != y.shape:
+        raise ValueError(f"x and y must have the same number of entries, got {x.size} and {y.size}")
+    keep = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+    if keep.sum() < 2:
+        raise ValueError("need at least two finite positive (x, y) pairs to fit a power law")
+    slope, intercept = np.polyfit(np.log(x[keep]), np.log(y[keep]), 1)
+    return float(slope), float(np.exp(intercept))
+
+
+def max_distance_to_mean(states, z0) -> np.ndarray:
+    r""":math:`\max_i\|z_i(t) - \bar z(0)\|` along a trajectory (..., m, n, d), with
+    :math:`\bar z(0)` the mean of the initial tokens ``z0`` (..., n, d)."""
+    mean = np.asarray(z0).mean(axis=-2)[..., None, None, :]
+    return np.linalg.norm(np.asarray(states) - mean, axis=-1).max(axis=-1)

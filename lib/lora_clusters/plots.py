@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 
 import matplotlib
-
 import matplotlib.pyplot as plt
 import matplotlib.ticker
 import numpy as np
@@ -20,6 +19,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
 __all__ = [
+    "BOOK_STYLE",
     "PathsView",
     "StabilityView",
     "TransitionView",
@@ -29,7 +29,17 @@ __all__ = [
     "plot_snapshots",
     "plot_stability",
     "plot_transition_distance",
+    "use_book_style",
 ]
+
+#: matplotlib settings shared by every chapter's figures (:func:`use_book_style`)
+BOOK_STYLE = {"figure.dpi": 90, "axes.grid": True, "grid.alpha": 0.3}
+
+
+def use_book_style() -> None:
+    """Apply :data:`BOOK_STYLE` to the figures made from now on (each chapter calls it once)."""
+    plt.rcParams.update(BOOK_STYLE)
+
 
 #: colours of the three phases of Fig. 3
 PHASE_COLOURS = {"no clusters": "#f4b6b6", "original clusters": "#f9d9a6", "new clusters": "#bfe3b4"}
@@ -86,8 +96,9 @@ def plot_paths(t, states, *, ax=None, label="z"):
     return ax
 
 
-def animate_tokens(t, panels: dict, *, frames: int = 40, trail: int = 6, size=2.9, interval: int = 120,
-                   follow: bool = False) -> str:
+def animate_tokens(
+    t, panels: dict, *, frames: int = 40, trail: int = 6, size=2.9, interval: int = 120, follow: bool = False
+) -> str:
     """HTML (JavaScript player) animating one or more trajectories side by side.
 
     ``panels`` maps a title to an (m, n, d) array sampled at the times ``t``; all share
@@ -134,10 +145,11 @@ def animate_tokens(t, panels: dict, *, frames: int = 40, trail: int = 6, size=2.
     return re.sub(r'<link rel="stylesheet"\s+href="https?://[^"]*font-awesome[^"]*">\s*', "", html)
 
 
-def plot_stability(comparisons: dict, *, ax=None):
+def plot_stability(comparisons: dict, *, ax=None, legend: bool = True):
     """Measured :math:`W_2(\\mu_t,\\nu_t)` (solid) and the bound (24) (dashed) against t,
-    log scale, one colour per entry of ``comparisons`` (label -> StabilityComparison).
-    The bound is drawn only where it is finite."""
+    log scale, one colour per entry of ``comparisons`` (label -> StabilityComparison),
+    and the diameter :math:`2R_t` of the first entry.  The bound is drawn only where
+    it is finite."""
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4))
     for k, (label, comp) in enumerate(comparisons.items()):
@@ -145,12 +157,12 @@ def plot_stability(comparisons: dict, *, ax=None):
         keep = comp.w2 > 0
         ax.plot(comp.t[keep], comp.w2[keep], color=colour, label=f"{label}: measured", **MEASURED_STYLE)
         finite = np.isfinite(comp.bound.w2_bound) & (comp.t > 0)
-        ax.plot(comp.t[finite], comp.bound.w2_bound[finite], color=colour, label=f"{label}: bound (24)",
-                **BOUND_STYLE)
+        ax.plot(comp.t[finite], comp.bound.w2_bound[finite], color=colour, label=f"{label}: bound (24)", **BOUND_STYLE)
     first = next(iter(comparisons.values()))
     ax.plot(first.t, first.bound.diameter, label="diameter $2R_t$", **DIAMETER_STYLE)
     ax.set(yscale="log", xlabel="time t (layers)", ylabel=r"$W_2(\mu_t, \nu_t)$")
-    ax.legend(fontsize=7, ncol=2)
+    if legend:
+        ax.legend(fontsize=7, ncol=2)
     return ax
 
 
@@ -186,15 +198,30 @@ def plot_phase_diagram(diagram, *, ax=None, paper_points=None):
     ax.fill_between(eps, 1e-1, T_delta, color=PHASE_COLOURS["no clusters"], label="no clusters yet")
     ax.fill_between(eps, T_delta, median, color=PHASE_COLOURS["original clusters"], label="clusters of V = I")
     ax.fill_between(eps, median, top, color=PHASE_COLOURS["new clusters"], label="new clusters")
-    ax.fill_between(eps, np.nanmin(T_star, axis=0), np.nanmax(T_star, axis=0), color="C3", alpha=0.25, lw=0,
-                    label=f"$T^*$ range over {keep.sum()} seeds")
+    ax.fill_between(
+        eps,
+        np.nanmin(T_star, axis=0),
+        np.nanmax(T_star, axis=0),
+        color="C3",
+        alpha=0.25,
+        lw=0,
+        label=f"$T^*$ range over {keep.sum()} seeds",
+    )
     ax.plot(eps, median, color="C3", lw=1.8, label=r"$T^*(\delta)$ (median)")
     ax.axhline(T_delta, color="k", ls=":", lw=1.2, label=rf"$T_\delta$ (median {T_delta:.1f})")
     ax.plot(eps, np.nanmedian(bound, axis=0), color="C2", ls="--", lw=1.5, label="bound of Prop. 5.8 (median)")
     if paper_points:
-        ax.scatter(list(paper_points), list(paper_points.values()), marker="x", color="k", zorder=4, label="paper, Fig. 3")
-    ax.set(xscale="log", yscale="log", xlim=(eps.min(), eps.max()), ylim=(1e-1, top),
-           xlabel=r"perturbation size $\varepsilon = \|\tilde V - V\|_{op}$", ylabel="time t (layers)")
+        ax.scatter(
+            list(paper_points), list(paper_points.values()), marker="x", color="k", zorder=4, label="paper, Fig. 3"
+        )
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlim=(eps.min(), eps.max()),
+        ylim=(1e-1, top),
+        xlabel=r"perturbation size $\varepsilon = \|\tilde V - V\|_{op}$",
+        ylabel="time t (layers)",
+    )
     ax.legend(fontsize=7, loc="upper right")
     return ax
 
@@ -289,9 +316,13 @@ class StabilityView:
         measured = c.w2[keep]
         bottom = 0.3 * float(measured.min()) if measured.size else 1e-12
         self.ax.set(xlim=(0.0, float(c.t[-1])), ylim=(bottom, 100.0 * float(np.max(c.bound.diameter))))
-        self.ax.legend([self.measured, self.bound, self.diameter],
-                       [f"{label}: measured", f"{label}: bound (24)", "diameter $2R_t$"], fontsize=7, ncol=2,
-                       loc="lower right")
+        self.ax.legend(
+            [self.measured, self.bound, self.diameter],
+            [f"{label}: measured", f"{label}: bound (24)", "diameter $2R_t$"],
+            fontsize=7,
+            ncol=2,
+            loc="lower right",
+        )
         return self.figure
 
 
@@ -314,10 +345,12 @@ class TransitionView:
         self.T_star = self.w2_ax.axvline(0.0, **T_STAR_STYLE)
         # labels at the top of the markers: x in data units, y in axes units
         on_top = self.w2_ax.get_xaxis_transform()
-        self.T_delta_label = self.w2_ax.text(0.0, 0.97, "", transform=on_top, color=T_DELTA_STYLE["color"],
-                                             fontsize=8, va="top", ha="left")
-        self.T_star_label = self.w2_ax.text(0.0, 0.87, "", transform=on_top, color=T_STAR_STYLE["color"],
-                                            fontsize=8, va="top", ha="right")
+        self.T_delta_label = self.w2_ax.text(
+            0.0, 0.97, "", transform=on_top, color=T_DELTA_STYLE["color"], fontsize=8, va="top", ha="left"
+        )
+        self.T_star_label = self.w2_ax.text(
+            0.0, 0.87, "", transform=on_top, color=T_STAR_STYLE["color"], fontsize=8, va="top", ha="right"
+        )
         self.w2_ax.set(xlabel="time t (layers)", ylabel=W2_LABEL)
         _few_ticks(self.tokens_ax, self.w2_ax)
 

@@ -5,7 +5,7 @@ MIME type :data:`MIME` holding the Python version, the versions of the packages
 the book uses, the device (GPU model when one is visible, else the CPU) and the
 library fingerprint.  The output travels with the executed notebook into the
 jupyter-cache, so the site's reproducibility page (``{provenance-table}``, see
-:mod:`lora_clusters.site`) can say, for every chapter, what produced the numbers
+:mod:`lora_book.provenance_table`) can say, for every chapter, what produced the numbers
 it shows -- including chapters executed on a GPU machine and built elsewhere.
 """
 
@@ -14,13 +14,23 @@ from __future__ import annotations
 import os
 import platform
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
 MIME = "application/vnd.lora-clusters.provenance+json"
-PACKAGES = ("numpy", "scipy", "matplotlib", "POT", "torch", "transformers", "peft", "ipywidgets", "myst-nb",
-            "jupyter-book")
+PACKAGES = (
+    "numpy",
+    "scipy",
+    "matplotlib",
+    "POT",
+    "torch",
+    "transformers",
+    "peft",
+    "ipywidgets",
+    "myst-nb",
+    "jupyter-book",
+)
 
 
 def package_versions(names=PACKAGES) -> dict:
@@ -59,13 +69,18 @@ def device() -> str:
 
 
 def environment(lib_fingerprint: str = "") -> dict:
+    """Where and with what this process computes: Python, platform, device, package
+    versions, the library fingerprint, the scale of the GPU chapters and the time."""
+    from .nets import scale
+
     return {
         "python": platform.python_version(),
         "platform": platform.platform(terse=True),
         "device": device(),
         "packages": package_versions(),
         "lib_fingerprint": lib_fingerprint,
-        "executed_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"),
+        "scale": scale.current(),
+        "executed_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M"),
     }
 
 

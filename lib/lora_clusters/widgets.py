@@ -14,8 +14,16 @@ import numpy as np
 
 from . import dynamics, experiments, lora, measures, plots, setups
 
-__all__ = ["DynamicsExplorer", "LowRankExplorer", "PhaseTransitionExplorer", "StabilityExplorer", "another_value",
-           "render_png", "show_in", "shown_image"]
+__all__ = [
+    "DynamicsExplorer",
+    "LowRankExplorer",
+    "PhaseTransitionExplorer",
+    "StabilityExplorer",
+    "another_value",
+    "render_png",
+    "show_in",
+    "shown_image",
+]
 
 
 def render_png(fig, dpi: int = plots.PANEL_DPI) -> bytes:
@@ -40,12 +48,12 @@ def another_value(control):
     if hasattr(control, "max"):
         # not the extreme itself for large ranges: keeps a test run short
         span = control.max - control.min
-        target = control.value + span / 4 if control.value + span / 4 <= control.max else control.value - span / 4
+        # a quarter of the range, at least one step (a range of one step has one other value)
+        step = max(span / 4, control.step)
+        target = control.value + step if control.value + step <= control.max else control.value - step
         if isinstance(control, W.IntSlider):
-            target = int(round(target))
-        else:
-            target = control.min + round((target - control.min) / control.step) * control.step
-        return target
+            return int(round(target))
+        return control.min + round((target - control.min) / control.step) * control.step
     raise TypeError(f"control must be a slider, dropdown or checkbox, got {type(control).__name__}")
 
 
@@ -56,8 +64,9 @@ def show_in(output: W.Output, fig) -> None:
     import base64
 
     png = base64.b64encode(render_png(fig)).decode("ascii")
-    output.outputs = ({"output_type": "display_data", "metadata": {},
-                       "data": {"image/png": png, "text/plain": "<panel figure>"}},)
+    output.outputs = (
+        {"output_type": "display_data", "metadata": {}, "data": {"image/png": png, "text/plain": "<panel figure>"}},
+    )
 
 
 def shown_image(output: W.Output) -> bytes | None:
@@ -68,54 +77,6 @@ def shown_image(output: W.Output) -> bytes | None:
         if "image/png" in item.get("data", {}):
             return base64.b64decode(item["data"]["image/png"])
     return None
-
-
-class DynamicsExplorer:
-    """Chapter 1 panel: re-simulates eq. (8) or (2) and redraws the token paths.
-
-    Controls: ``n`` (tokens), ``seed``, ``t_max``, ``V`` (a kind from
-    :data:`setups.VALUE_MATRIX_KINDS`), ``rescaled``.  Q = K = I, d = 2.
-    """
-
-    def __init__(self, n: int = 20, seed: int = 0, t_max: float = 10.0, V: str = "identity", rescaled: bool = True):
-        self.controls = {
-            "n": W.IntSlider(value=n, min=2, max=100, description="tokens n"),
-            "seed": W.IntSlider(value=seed, min=0, max=50, description="seed"),
-            "t_max": W.FloatSlider(value=t_max, min=1.0, max=30.0, step=0.5, description="t_max"),
-            "V": W.Dropdown(options=setups.VALUE_MATRIX_KINDS, value=V, description="V"),
-            "rescaled": W.Checkbox(value=rescaled, description="rescaled z = e^{-tV} x"),
-        }
-        self.output = W.Output()
-        self.summary = W.HTML()
-        for control in self.controls.values():
-            control.observe(lambda _change: self.redraw(), names="value")
-        self.widget = W.VBox([W.HBox(list(self.controls.values())[:3]), W.HBox(list(self.controls.values())[3:]),
-                              self.summary, self.output])
-        self.trajectory = None
-        self.view = plots.PathsView()
-        self.redraw()
-
-    def values(self) -> dict:
-        return {name: control.value for name, control in self.controls.items()}
-
-    def redraw(self) -> None:
-        v = self.values()
-        x0 = setups.initial_tokens(v["n"], 2, seed=v["seed"])
-        identity = np.eye(2)
-        V = setups.value_matrix(v["V"], 2, seed=v["seed"])
-        t_max = v["t_max"] if v["rescaled"] else min(v["t_max"], 8.0)
-        self.trajectory = dynamics.simulate(x0, identity, identity, V, t_max=t_max, dt=0.1, rescaled=v["rescaled"])
-        self.n_clusters = len(measures.cluster_centers(self.trajectory.final, tol=1e-2))
-        self.summary.value = (f"<b>{self.n_clusters}</b> distinct points (within 0.01) at t = {self.trajectory.t[-1]:.1f}"
-                              + ("" if v["rescaled"] or t_max == v["t_max"] else " (x grows like e^{tV}: capped at t = 8)"))
-        show_in(self.output, self.view.update(self.trajectory.t, self.trajectory.states,
-                                              title=f"V = {v['V']}, n = {v['n']}, seed = {v['seed']}",
-                                              label="z" if v["rescaled"] else "x"))
-
-    def _ipython_display_(self):
-        from IPython.display import display
-
-        display(self.widget)
 
 
 class _Panel:
@@ -138,6 +99,48 @@ class _Panel:
         display(self.widget)
 
 
+class DynamicsExplorer(_Panel):
+    """Chapter 1 panel: re-simulates eq. (8) or (2) and redraws the token paths.
+
+    Controls: ``n`` (tokens), ``seed``, ``t_max``, ``V`` (a kind from
+    :data:`setups.VALUE_MATRIX_KINDS`), ``rescaled``.  Q = K = I, d = 2.
+    """
+
+    def __init__(self, n: int = 20, seed: int = 0, t_max: float = 10.0, V: str = "identity", rescaled: bool = True):
+        self.controls = {
+            "n": W.IntSlider(value=n, min=2, max=100, description="tokens n"),
+            "seed": W.IntSlider(value=seed, min=0, max=50, description="seed"),
+            "t_max": W.FloatSlider(value=t_max, min=1.0, max=30.0, step=0.5, description="t_max"),
+            "V": W.Dropdown(options=setups.VALUE_MATRIX_KINDS, value=V, description="V"),
+            "rescaled": W.Checkbox(value=rescaled, description="rescaled z = e^{-tV} x"),
+        }
+        self.trajectory = None
+        self.view = plots.PathsView()
+        self._build([list(self.controls.values())[:3], list(self.controls.values())[3:]])
+
+    def redraw(self) -> None:
+        v = self.values()
+        x0 = setups.initial_tokens(v["n"], 2, seed=v["seed"])
+        identity = np.eye(2)
+        V = setups.value_matrix(v["V"], 2, seed=v["seed"])
+        t_max = v["t_max"] if v["rescaled"] else min(v["t_max"], 8.0)
+        self.trajectory = dynamics.simulate(x0, identity, identity, V, t_max=t_max, dt=0.1, rescaled=v["rescaled"])
+        self.n_clusters = len(measures.cluster_centers(self.trajectory.final, tol=1e-2))
+        self.summary.value = (
+            f"<b>{self.n_clusters}</b> distinct points (within 0.01) at t = {self.trajectory.t[-1]:.1f}"
+            + ("" if v["rescaled"] or t_max == v["t_max"] else " (x grows like e^{tV}: capped at t = 8)")
+        )
+        show_in(
+            self.output,
+            self.view.update(
+                self.trajectory.t,
+                self.trajectory.states,
+                title=f"V = {v['V']}, n = {v['n']}, seed = {v['seed']}",
+                label="z" if v["rescaled"] else "x",
+            ),
+        )
+
+
 class StabilityExplorer(_Panel):
     r"""Chapter 2 panel: measured :math:`W_2(\mu_t,\nu_t)` against the bound (24).
 
@@ -149,8 +152,15 @@ class StabilityExplorer(_Panel):
 
     d = 3
 
-    def __init__(self, log10_size: float = -2.0, rank: int = 1, target: str = "V", radius: float = 0.2,
-                 t_max: float = 3.0, seed: int = 0):
+    def __init__(
+        self,
+        log10_size: float = -2.0,
+        rank: int = 1,
+        target: str = "V",
+        radius: float = 0.2,
+        t_max: float = 3.0,
+        seed: int = 0,
+    ):
         self.seed = seed
         self.controls = {
             "log10_size": W.FloatSlider(value=log10_size, min=-4.0, max=-1.0, step=0.25, description="log10 size"),
@@ -168,15 +178,17 @@ class StabilityExplorer(_Panel):
         x0 = setups.initial_tokens(20, self.d, seed=self.seed)
         x0 = v["radius"] * x0 / np.max(np.linalg.norm(x0, axis=1))
         I = np.eye(self.d)
-        self.triple = lora.lora_triple(I, I, I, target=v["target"], size=10.0 ** v["log10_size"], rank=v["rank"],
-                                       seed=self.seed)
+        self.triple = lora.lora_triple(
+            I, I, I, target=v["target"], size=10.0 ** v["log10_size"], rank=v["rank"], seed=self.seed
+        )
         self.comparison = experiments.stability_comparison(x0, I, I, I, *self.triple, t_max=v["t_max"], n_times=41)
         c = self.comparison
         finite = c.ratio[1:][np.isfinite(c.ratio[1:])]
         self.summary.value = (
             f"bound holds at every sample: <b>{c.holds}</b>; informative (below 2R<sub>t</sub>) until "
             f"t = <b>{c.bound.informative_until:.2f}</b>; smallest bound/measured ratio: "
-            + (f"<b>{finite.min():.3g}</b>" if finite.size else "none finite"))
+            + (f"<b>{finite.min():.3g}</b>" if finite.size else "none finite")
+        )
         show_in(self.output, self.view.update(c, f"{v['target']}, rank {v['rank']}"))
 
 
@@ -188,9 +200,9 @@ class PhaseTransitionExplorer(_Panel):
     :math:`T^*(\delta)` marked; ``pair`` holds the last :class:`experiments.TransitionPair`.
     """
 
-    #: the exit is looked for until t = min(max_horizon, horizon_times_eps / eps): T*·eps
-    #: lies between 0.21 and 1.34 in Chapter 3, and a run without exit costs time in
-    #: proportion to its horizon (the flow is stiff near the clusters)
+    #: the exit is looked for until t = min(max_horizon, horizon_times_eps / eps): past the
+    #: T*·eps of the configurations of Chapter 3's phase diagram, while a run without
+    #: exit costs time in proportion to its horizon (the flow is stiff near the clusters)
     horizon_times_eps = 4.0
     max_horizon = 2000.0
 
@@ -223,11 +235,17 @@ class PhaseTransitionExplorer(_Panel):
         # interactive; T_delta and T* come from the sweep at its own tolerances, as in
         # Chapter 3, whose Fig. 2 also draws the curves at the tighter default
         horizon = min(self.max_horizon, self.horizon_times_eps / eps)
-        self.pair = p = experiments.transition_pair(reference.x0, eps, n_times=100, rtol=1e-5, atol=1e-8,
-                                                     sweep_t_max=horizon, reference=reference)
-        exit_text = (f"T* = <b>{p.T_star:.1f}</b>, T*·eps = <b>{p.T_star * eps:.3f}</b>" if np.isfinite(p.T_star)
-                     else f"<b>no exit</b> before t = {horizon:.0f} (the clusters of V = I may also be stable for this V~)")
-        self.summary.value = f"eps = {eps:.3g}: {len(p.centers)} clusters of V = I, T<sub>δ</sub> = <b>{p.T_delta:.1f}</b>, {exit_text}"
+        self.pair = p = experiments.transition_pair(
+            reference.x0, eps, n_times=100, rtol=1e-5, atol=1e-8, sweep_t_max=horizon, reference=reference
+        )
+        exit_text = (
+            f"T* = <b>{p.T_star:.1f}</b>, T*·eps = <b>{p.T_star * eps:.3f}</b>"
+            if np.isfinite(p.T_star)
+            else f"<b>no exit</b> before t = {horizon:.0f} (the clusters of V = I may also be stable for this V~)"
+        )
+        self.summary.value = (
+            f"eps = {eps:.3g}: {len(p.centers)} clusters of V = I, T<sub>δ</sub> = <b>{p.T_delta:.1f}</b>, {exit_text}"
+        )
         show_in(self.output, self.view.update(p))
 
 
@@ -247,22 +265,39 @@ class LowRankExplorer(_Panel):
             "n": W.IntSlider(value=n, min=4, max=60, description="tokens n"),
             "seed": W.IntSlider(value=seed, min=0, max=40, description="seed"),
         }
+        # the rank of A cannot exceed d: the slider's range follows d (observed before the
+        # redraw, so that a smaller d lowers the rank first)
+        self.controls["rank"].max = d
+        self.controls["d"].observe(self._bound_rank, names="value")
         self.trajectory = None
         self.view = plots.PathsView(figsize=(4.8, 4.5))
         self._build([list(self.controls.values())[:2], list(self.controls.values())[2:]])
 
+    def _bound_rank(self, change) -> None:
+        self.controls["rank"].max = change["new"]
+
     def redraw(self) -> None:
         v = self.values()
-        d, rank = v["d"], min(v["rank"], v["d"])
+        d, rank = v["d"], v["rank"]
         A = setups.low_rank_attention(d, rank, seed=None)
         x0 = setups.initial_tokens(v["n"], d, seed=v["seed"], law="uniform", scale=5.0)
-        self.trajectory = dynamics.simulate(x0, A, A, np.eye(d), t_max=20.0, method="dopri5",
-                                            t_eval=np.linspace(0.0, 20.0, 81), rtol=1e-8, atol=1e-11)
+        self.trajectory = dynamics.simulate(
+            x0, A, A, np.eye(d), t_max=20.0, method="dopri5", t_eval=np.linspace(0.0, 20.0, 81), rtol=1e-8, atol=1e-11
+        )
         self.n_clusters = len(measures.cluster_centers(self.trajectory.final, tol=5e-3))
         self.P_star_distance = measures.distance_to_P_star(
-            dynamics.attention_matrix(self.trajectory.final, A, A, t=20.0, V=np.eye(d)))
-        self.summary.value = (f"rank {rank} in d = {d}: <b>{self.n_clusters}</b> clusters at t = 20; "
-                              f"distance of P(20) to P*: <b>{self.P_star_distance:.1e}</b>")
-        show_in(self.output, self.view.update(
-            self.trajectory.t, self.trajectory.states,
-            title=f"rank(A) = {rank}, d = {d}, n = {v['n']} (first two coordinates)", title_size=9))
+            dynamics.attention_matrix(self.trajectory.final, A, A, t=20.0, V=np.eye(d))
+        )
+        self.summary.value = (
+            f"rank {rank} in d = {d}: <b>{self.n_clusters}</b> clusters at t = 20; "
+            f"distance of P(20) to P*: <b>{self.P_star_distance:.1e}</b>"
+        )
+        show_in(
+            self.output,
+            self.view.update(
+                self.trajectory.t,
+                self.trajectory.states,
+                title=f"rank(A) = {rank}, d = {d}, n = {v['n']} (first two coordinates)",
+                title_size=9,
+            ),
+        )

@@ -1,6 +1,6 @@
 """Checks and housekeeping of the committed jupyter-cache execution cache.
 
-``python -m lora_clusters.bookcache status`` lists each chapter and whether the cache
+``python -m lora_book.cache status`` lists each chapter and whether the cache
 holds outputs for its current code.  ``make book`` wraps the build in
 ``before-build`` and ``after-build``: the latter deletes records that no chapter
 matches any more (old versions), so the committed cache does not grow with every
@@ -155,7 +155,7 @@ def main(argv=None) -> int:
         return 0
     missing = 0
     for path, pk in status().items():
-        print(f"{path.relative_to(ROOT)}: {'cached (record %d)' % pk if pk else 'NOT CACHED'}")
+        print(f"{path.relative_to(ROOT)}: {f'cached (record {pk})' if pk else 'NOT CACHED'}")
         missing += pk is None
     return 1 if missing else 0
 

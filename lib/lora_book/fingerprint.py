@@ -1,9 +1,9 @@
-"""Content hash of the ``lora_clusters`` sources, written into every chapter.
+"""Content hash of the science package ``lora_clusters``, written into every chapter.
 
 jupyter-cache decides whether a chapter must re-run from its code cells only, so a
 change in ``lib/`` alone would leave stale outputs in the cache.  Every chapter
 therefore starts with a hidden cell ``LIB_FINGERPRINT = "<hash>"``; ``make book``
-runs ``python -m lora_clusters.fingerprint --update book`` first, which rewrites
+runs ``python -m lora_book.fingerprint --update book`` first, which rewrites
 that line when the library changed, and the changed cell makes the cache re-execute
 exactly the chapters that use the library.  ``--check`` exits with status 1 when a
 chapter carries a stale fingerprint (the tests use it).
@@ -17,20 +17,26 @@ import re
 import sys
 from pathlib import Path
 
-PACKAGE_DIR = Path(__file__).resolve().parent
 PATTERN = re.compile(r'^LIB_FINGERPRINT = "([0-9a-f]*)"', re.MULTILINE)
-# build tooling that no chapter output depends on: editing it must not re-run the book
-TOOLING = frozenset({"bookcache.py", "fingerprint.py", "site.py"})
 
 
-def lib_fingerprint() -> str:
-    """SHA-256 (first 16 hex digits) of every .py file of the package except the build
-    tooling (:data:`TOOLING`), in path order."""
+def package_dir() -> Path:
+    """The folder of :mod:`lora_clusters` (the science package; build tooling lives
+    in :mod:`lora_book` and is not hashed)."""
+    import lora_clusters
+
+    return Path(lora_clusters.__file__).resolve().parent
+
+
+def lib_fingerprint(root: Path | None = None) -> str:
+    """SHA-256 (first 16 hex digits) of every file of the science package (``root``,
+    default :func:`package_dir`), in path order; compiled caches are skipped."""
+    root = package_dir() if root is None else Path(root)
     digest = hashlib.sha256()
-    for path in sorted(PACKAGE_DIR.rglob("*.py")):
-        if path.name in TOOLING:
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        if "__pycache__" in path.parts or path.suffix == ".pyc":
             continue
-        digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode())
+        digest.update(path.relative_to(root).as_posix().encode())
         digest.update(b"\0")
         digest.update(path.read_bytes().replace(b"\r\n", b"\n"))
         digest.update(b"\0")
@@ -41,15 +47,17 @@ def chapters_with_fingerprint(book_dir: Path) -> list[Path]:
     return sorted(p for p in Path(book_dir).glob("*.md") if PATTERN.search(p.read_text()))
 
 
-def stale_chapters(book_dir: Path) -> list[Path]:
-    current = lib_fingerprint()
+def stale_chapters(book_dir: Path, current: str | None = None) -> list[Path]:
+    """Chapters whose fingerprint differs from ``current`` (default: the library's)."""
+    current = lib_fingerprint() if current is None else current
     return [p for p in chapters_with_fingerprint(book_dir) if PATTERN.search(p.read_text()).group(1) != current]
 
 
-def update(book_dir: Path) -> list[Path]:
-    current = lib_fingerprint()
+def update(book_dir: Path, current: str | None = None) -> list[Path]:
+    """Rewrite the fingerprint line of every stale chapter (nothing else); return them."""
+    current = lib_fingerprint() if current is None else current
     changed = []
-    for path in stale_chapters(book_dir):
+    for path in stale_chapters(book_dir, current):
         path.write_text(PATTERN.sub(f'LIB_FINGERPRINT = "{current}"', path.read_text()))
         changed.append(path)
     return changed

@@ -1,0 +1,54 @@
+"""The chapters' studies, one module per section of the paper.
+
+- :mod:`~lora_clusters.experiments.stability`: Sec. 4, Corollary 4.2 (Chapter 2);
+- :mod:`~lora_clusters.experiments.phase_transition`: Sec. 5, Figs 2-3 (Chapter 3);
+- :mod:`~lora_clusters.experiments.low_rank`: Sec. 6, Props 6.1-6.2, Fig. 4 (Chapter 4);
+- :mod:`~lora_clusters.experiments.orthogonal_lora`: Sec. 7, Props 7.2 and 7.4 (Chapter 5).
+
+Every study is importable from here too (``experiments.phase_diagram``), as it was
+when this was one module; so are :func:`~lora_clusters.measures.fit_power_law` and
+:func:`~lora_clusters.measures.max_distance_to_mean`, which now live in
+:mod:`~lora_clusters.measures`.
+"""
+
+from ..measures import fit_power_law, max_distance_to_mean
+from .low_rank import CollapseStudy, cluster_counts, collapse_study
+from .orthogonal_lora import OrthogonalLoRARun, orthogonal_lora_retention, orthogonal_lora_run
+from .phase_transition import (
+    PhaseDiagram,
+    PhaseDiagramSummary,
+    PhaseSweep,
+    ReferenceClusters,
+    TransitionPair,
+    exit_time_grid,
+    limit_projections,
+    phase_diagram,
+    phase_transition_sweep,
+    reference_clusters,
+    transition_pair,
+)
+from .stability import StabilityComparison, stability_comparison
+
+__all__ = [
+    "CollapseStudy",
+    "OrthogonalLoRARun",
+    "PhaseDiagram",
+    "PhaseDiagramSummary",
+    "PhaseSweep",
+    "ReferenceClusters",
+    "StabilityComparison",
+    "TransitionPair",
+    "cluster_counts",
+    "collapse_study",
+    "exit_time_grid",
+    "fit_power_law",
+    "limit_projections",
+    "max_distance_to_mean",
+    "orthogonal_lora_retention",
+    "orthogonal_lora_run",
+    "phase_diagram",
+    "phase_transition_sweep",
+    "reference_clusters",
+    "stability_comparison",
+    "transition_pair",
+]
