@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup book student-book test test-fast lint bench lab fingerprint browser clean
+.PHONY: setup book gpu cache-prune student-book test test-fast lint bench lab fingerprint browser clean
 
 setup: $(STAMP)
 
@@ -15,7 +15,9 @@ $(STAMP): requirements.txt pyproject.toml
 	# torch==2.13.0 is pinned in requirements.txt (a CPU build on this machine)
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps -e .
-	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	# the display name the chapters' headers carry: JupyterLab writes the running kernel's
+	# spec into a chapter when it saves it, and the execution cache keys on the kernelspec
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3" >/dev/null
 	# MathJax, RequireJS and the widget manager, served by the site itself (see lib/lora_book/assets.py)
 	$(PY) -m lora_book.assets
 	touch $(STAMP)
@@ -30,6 +32,21 @@ book: fingerprint
 	$(VENV)/bin/jupyter-book build . --path-output . -n -W --keep-going
 	$(PY) -m lora_book.cache after-build
 	@echo "site: _build/html/index.html"
+
+# chapters that train networks: at the scale LORA_BOOK_SCALE names (smoke, cpu, gpu)
+GPU_CHAPTERS := book/ch06_toy_transformer.md
+
+# on a machine with a GPU: re-execute the GPU chapters at the paper's scale and replace
+# their committed cache records (same code, same record key); `make book` then renders
+# them on any laptop without executing them
+gpu: fingerprint
+	$(PY) -m lora_book.cache execute --scale gpu $(GPU_CHAPTERS)
+	$(MAKE) book
+
+# before committing execution_cache/: drop the records no current chapter uses (a build
+# never drops committed ones, so that no reader loses a record that needs a GPU)
+cache-prune: $(STAMP)
+	$(PY) -m lora_book.cache prune
 
 # the same book without any solution (pages, notebooks and sources): for students
 student-book: fingerprint

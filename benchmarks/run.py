@@ -17,6 +17,10 @@
   split into compute and render; target 150 ms at the default sizes.
 - scaling: time per RK4 step for n = 20 ... 2000 tokens in d = 64 next to the time
   of the matrix products that one step needs.
+- toy_training: epochs per second of the toy transformer (Chapter 6) at the cpu and
+  the paper's sizes, each depth, for the batched trainer (the seeds of one depth
+  together, no host sync per epoch) and for an authors-style loop (one model at a time,
+  evaluation and logging with host syncs every epoch), per model; and their ratio.
 - w2_memory: exact W2 between two clouds of 5000 tokens in d = 64 (and 2000), each in a
   fresh process: wall time and peak resident memory above the process's baseline;
   targets 1 GB and 10 s at n = 5000.
@@ -296,6 +300,42 @@ def bench_w2_memory():
     return {"rows": rows, "target_seconds_at_5000": 10.0, "target_peak_bytes_at_5000": 1e9}
 
 
+def bench_toy_training():
+    import toy_authors_style
+    from lora_clusters.nets import runtime, toy
+
+    rows = []
+    for scale, epochs in (("cpu", 30), ("gpu", 6)):
+        config = toy.config_for(scale)
+        data = toy.arithmetic_data(config.p, "+")
+        train = data.split(config.train_fraction, 0)
+        for depth in config.depths:
+            ours = toy.pretrain(toy.config_for(scale, epochs=epochs), depth)  # all seeds of this depth at once
+            ours_rate = epochs * len(config.seeds) / ours.seconds  # model-epochs per second
+            model = toy.initial_model(config.p, config.d, depth, 0)
+            with runtime.threads():
+                start = time.perf_counter()
+                toy_authors_style.train_one_model_per_epoch_sync(model, data.tokens, data.targets, train, epochs)
+                theirs_rate = epochs / (time.perf_counter() - start)
+            rows.append(
+                {
+                    "scale": scale,
+                    "p": config.p,
+                    "d": config.d,
+                    "depth": depth,
+                    "threads": runtime.thread_count(),
+                    "batched_model_epochs_per_s": ours_rate,
+                    "authors_style_epochs_per_s": theirs_rate,
+                    "ratio": ours_rate / theirs_rate,
+                }
+            )
+            print(
+                f"{scale} depth {depth}: batched {ours_rate:.2f}, authors-style {theirs_rate:.2f} model-epochs/s "
+                f"(x{ours_rate / theirs_rate:.2f})"
+            )
+    return {"rows": rows, "device": "cpu"}
+
+
 BENCHES = {
     "sweep": bench_sweep,
     "phase_diagram": bench_phase_diagram,
@@ -303,6 +343,7 @@ BENCHES = {
     "widgets": bench_widgets,
     "scaling": bench_scaling,
     "w2_memory": bench_w2_memory,
+    "toy_training": bench_toy_training,
 }
 
 

@@ -26,5 +26,15 @@ def test_committed_cache_holds_current_outputs_of_every_chapter():
     )
 
 
+def test_committed_cache_holds_no_stale_records():
+    # a build keeps committed records even when stale (so that no reader loses one);
+    # developers run `make cache-prune` before committing, and this checks they did
+    from jupyter_cache import get_cache
+
+    used = {pk for pk in bookcache.status(ROOT).values() if pk is not None}
+    records = {r.pk for r in get_cache(bookcache.cache_dir(ROOT)).list_cache_records()}
+    assert records == used, f"stale records {sorted(records - used)}: run `make cache-prune` and commit"
+
+
 # The build itself (-n -W, from the committed cache, served in Chromium) is tested in
 # test_site.py; that every chapter executes from scratch, in test_chapters_in_jupyter.py.

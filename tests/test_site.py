@@ -161,6 +161,20 @@ def _watch(page):
     return problems, outside
 
 
+# WCAG contrast ratio of every figure caption's text colour against the page background
+CAPTION_CONTRAST = """() => {
+  const rgb = s => s.match(/[\\d.]+/g).slice(0, 3).map(Number);
+  const lum = c => { const [r, g, b] = c.map(v => { v /= 255; return v <= 0.03928 ? v / 12.92
+                                                     : Math.pow((v + 0.055) / 1.055, 2.4); });
+                     return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+  const bg = lum(rgb(getComputedStyle(document.body).backgroundColor));
+  return [...document.querySelectorAll('figcaption, p.caption')].map(el => {
+    const fg = lum(rgb(getComputedStyle(el).color));
+    return (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+  });
+}"""
+
+
 @pytest.mark.parametrize("docname", toc_pages())
 def test_page_in_chromium(built, browser, docname):
     html, _ = built
@@ -172,6 +186,9 @@ def test_page_in_chromium(built, browser, docname):
             page.evaluate("() => MathJax.startup.promise")
             assert page.evaluate("() => document.querySelectorAll('mjx-container').length") > 0, "math not typeset"
             assert page.evaluate("() => document.querySelectorAll('mjx-merror').length") == 0, "MathJax errors"
+        # figure captions readable: contrast of their text against the page at least 4.5:1
+        contrast = page.evaluate(CAPTION_CONTRAST)
+        assert all(c >= 4.5 for c in contrast), contrast
         body = page.evaluate("() => document.querySelector('main, article, body').innerText")
         assert "$$" not in body and "\\begin{" not in body, "raw TeX left on the page"
         broken = page.evaluate(
@@ -223,3 +240,13 @@ def test_widget_pages_explain_that_panels_need_a_kernel(built):
     for name in ("ch01_particles", "ch02_stability", "ch03_phase_transition", "ch04_low_rank"):
         text = re.sub(r"<[^>]+>", " ", (html / "book" / f"{name}.html").read_text())
         assert re.search(r"needs? a (live |running )?(Python )?kernel", text, re.IGNORECASE), name
+
+
+def test_favicon_ico_is_served_at_the_root(built):
+    # browsers ask for /favicon.ico whatever the pages link; it used to be a 404
+    import urllib.request
+
+    html, _ = built
+    with StaticServer(html) as server, urllib.request.urlopen(server.url + "favicon.ico") as response:
+        data = response.read()
+    assert response.status == 200 and data[:4] == b"\x00\x00\x01\x00"  # an ICO header

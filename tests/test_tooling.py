@@ -1,7 +1,9 @@
 """The build tooling (lora_book) on temporary folders: fingerprint, cache housekeeping,
 solution stripping.  Fast: no book is built."""
 
+import os
 import shutil
+import subprocess
 import textwrap
 
 import nbformat
@@ -84,26 +86,72 @@ def _project(tmp_path):
     return root, chapter
 
 
-def test_cache_status_housekeeping_and_restored_database(tmp_path):
+def _cache_version(chapter, text):
+    """Store outputs for ``text`` as the chapter's code (as a build that executed it would)."""
+    chapter.write_text(text)
+    nb = cache.read_chapter(chapter)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="ran\n")]
+    jc = get_cache(chapter.parents[1] / "execution_cache")
+    return jc.cache_notebook_bundle(CacheBundleIn(nb, str(chapter)), check_validity=False).pk
+
+
+def _records(root):
+    return sorted(r.pk for r in get_cache(root / "execution_cache").list_cache_records())
+
+
+def _git(root, *args):
+    subprocess.run(
+        ["git", "-C", str(root), *args],
+        check=True,
+        capture_output=True,
+        env={
+            **os.environ,
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@t",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@t",
+        },
+    )
+
+
+def test_cache_status_and_explicit_prune_outside_git(tmp_path):
     root, chapter = _project(tmp_path)
     assert cache.chapter_paths(root) == [chapter]  # intro has no kernelspec: not a notebook
     (record,) = cache.status(root).values()
     assert record is not None
     executed = cache.executed_chapter(chapter, root / "execution_cache")
     assert [c.outputs[0]["text"] for c in executed.cells if c.cell_type == "code"] == ["ran\n"]
+    # not a git checkout: a build cannot tell what was committed, so it removes nothing
+    cache.before_build(root)
+    cache.after_build(root)
+    assert len(_records(root)) == 2
+    assert cache.committed_hashes(root) is None
+    # the explicit prune (make cache-prune) removes the old version
+    assert len(cache.prune(root)) == 1 and _records(root) == [record]
 
+
+def test_a_build_never_removes_a_committed_record(tmp_path):
+    root, chapter = _project(tmp_path)  # records: an old version and the current one
+    _git(root, "init", "-q")
+    _git(root, "add", "-A")
+    _git(root, "commit", "-q", "-m", "committed cache")
+    committed = _records(root)
+    # a reader edits the chapter twice on a laptop; each build caches the new code
+    local = _cache_version(chapter, CHAPTER.replace("x = 1", "x = 10"))
+    latest = _cache_version(chapter, CHAPTER.replace("x = 1", "x = 11"))
+    cache.before_build(root)
+    cache.after_build(root)
+    # the stale committed records stay, the reader's stale one goes, the current one stays
+    assert _records(root) == sorted(committed + [latest]) and local not in _records(root)
+    # and a build that changes nothing puts the database bytes back (access stamps included)
     db = root / "execution_cache" / "global.db"
+    before = db.read_bytes()
     cache.before_build(root)
-    assert len(get_cache(root / "execution_cache").list_cache_records()) == 2
-    cache.after_build(root)  # the old version is pruned: the database changed, and is kept
-    assert [r.pk for r in get_cache(root / "execution_cache").list_cache_records()] == [record]
-    after_prune = db.read_bytes()
-    cache.before_build(root)
-    cache.status(root)  # reading touches nothing, but a build stamps access times:
-    jc = get_cache(root / "execution_cache")
-    jc.match_cache_notebook(cache.read_chapter(chapter))
-    cache.after_build(root)  # nothing added or removed: the database bytes are put back
-    assert db.read_bytes() == after_prune
+    get_cache(root / "execution_cache").match_cache_notebook(cache.read_chapter(chapter))
+    cache.after_build(root)
+    assert db.read_bytes() == before
 
 
 def test_a_chapter_whose_code_changed_has_no_cached_outputs(tmp_path):
@@ -144,3 +192,49 @@ def test_strip_solutions_from_a_notebook_drops_gated_cells():
     text = "".join(c["source"] for c in out["cells"])
     assert "secret" not in text and "public = 1" in text and "Do it." in text and "After the solution." in text
     assert "solution-start" not in text and "solution-end" not in text
+
+
+@pytest.mark.xdist_group("kernels")
+def test_execute_at_a_scale_replaces_the_record_of_the_same_code(tmp_path):
+    root, chapter = _project(tmp_path)
+    chapter.write_text(CHAPTER.replace("x = 1", "import os\nprint(os.environ['LORA_BOOK_SCALE'])"))
+    (first,) = cache.execute([chapter], "smoke", root=root)
+    executed = cache.executed_chapter(chapter, root / "execution_cache")
+    printed = [o["text"] for c in executed.cells if c.cell_type == "code" for o in c.outputs]
+    assert printed == ["smoke\n"]
+    (second,) = cache.execute([chapter], "cpu", root=root)  # same code: the record is replaced, not added
+    assert cache.status(root) == {chapter: second}
+    executed = cache.executed_chapter(chapter, root / "execution_cache")
+    assert [o["text"] for c in executed.cells if c.cell_type == "code" for o in c.outputs] == ["cpu\n"]
+    with pytest.raises(ValueError, match="scale"):
+        cache.execute([chapter], "laptop", root=root)
+
+
+def test_repository_setting_turns_on_the_theme_buttons_only_when_set():
+    from types import SimpleNamespace
+
+    import lora_book
+
+    config = SimpleNamespace(lora_repository_url=" https://github.com/owner/book ", html_theme_options={"keep": 1})
+    lora_book._repository_buttons(None, config)
+    options = config.html_theme_options
+    assert options["repository_url"] == "https://github.com/owner/book" and options["keep"] == 1
+    assert options["use_repository_button"] and options["use_issues_button"]
+    assert options["launch_buttons"]["binderhub_url"].startswith("https://")
+    empty = SimpleNamespace(lora_repository_url="", html_theme_options={})
+    lora_book._repository_buttons(None, empty)
+    assert empty.html_theme_options == {}  # by default the site links nothing outside itself
+
+
+def test_the_wheel_holds_the_library_and_its_extras(tmp_path):
+    import zipfile
+
+    from lora_book import wheel
+
+    path = wheel.build_wheel(tmp_path)
+    assert path.name == wheel.wheel_name()
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+        metadata = archive.read(next(n for n in names if n.endswith("METADATA"))).decode()
+    assert "lora_clusters/dynamics.py" in names and "lora_clusters/nets/toy.py" in names
+    assert "Provides-Extra: chapters" in metadata and "Provides-Extra: nets" in metadata

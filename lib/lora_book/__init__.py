@@ -9,7 +9,12 @@ on it, so editing it does not re-run the book (the library fingerprint hashes
 - :mod:`lora_book.provenance_table`: the ``{provenance-table}`` directive;
 - :mod:`lora_book.solutions`: the student version without solutions;
 - :mod:`lora_book.cache`: status and housekeeping of the committed jupyter-cache;
-- :mod:`lora_book.fingerprint`: the library fingerprint written into every chapter.
+- :mod:`lora_book.fingerprint`: the library fingerprint written into every chapter;
+- :mod:`lora_book.wheel`: the library as a wheel at the root of the site.
+
+One setting of ``_config.yml``, ``lora_repository_url`` (under ``sphinx: config:``),
+turns on the theme's repository, issue and launch buttons when it names a public
+repository; it is empty by default, and then the site links nothing outside itself.
 
 This package is also the Sphinx extension named in ``_config.yml``: :func:`setup`.
 """
@@ -19,12 +24,39 @@ from __future__ import annotations
 from pathlib import Path
 
 OWN_STATIC = Path(__file__).resolve().parent / "_static"
+#: files copied to the root of the site: favicon.ico, which browsers ask for there
+OWN_EXTRA = Path(__file__).resolve().parent / "_extra"
 
 
 def _add_static(app) -> None:
     from .assets import ensure_assets
 
     app.config.html_static_path.extend([str(ensure_assets()), str(OWN_STATIC)])
+    app.config.html_extra_path.append(str(OWN_EXTRA))
+    if app.builder.format == "html":
+        from .wheel import build_wheel
+
+        folder = Path(app.outdir).parent / "wheel"
+        build_wheel(folder)
+        app.config.html_extra_path.append(str(folder))
+
+
+def _repository_buttons(app, config) -> None:
+    """With ``lora_repository_url`` set, the theme's repository, issue and launch buttons."""
+    url = (config.lora_repository_url or "").strip()
+    if not url:
+        return
+    options = dict(config.html_theme_options or {})
+    options.update(
+        repository_url=url,
+        use_repository_button=True,
+        use_issues_button=True,
+        use_edit_page_button=False,
+        path_to_docs="",
+        repository_branch="main",
+        launch_buttons={"binderhub_url": "https://mybinder.org", "notebook_interface": "jupyterlab"},
+    )
+    config.html_theme_options = options
 
 
 def _drop_solution_nodes(app, doctree, docname) -> None:
@@ -48,15 +80,19 @@ def _strip_downloaded_sources(app, exception) -> None:
 
 
 def setup(app):
-    from .downloads import offer_notebook
+    from .downloads import offer_notebook, offer_wheel
     from .provenance_table import FillProvenance, ProvenanceTable, provenance_placeholder, refresh_provenance_pages
 
+    app.add_config_value("lora_repository_url", "", "html")
+    app.add_css_file("lora-clusters/book.css")
+    app.connect("config-inited", _repository_buttons)
     app.add_node(provenance_placeholder)
     app.add_directive("provenance-table", ProvenanceTable)
     app.add_post_transform(FillProvenance)
     app.connect("env-get-outdated", refresh_provenance_pages)
     app.connect("builder-inited", _add_static)
     app.connect("html-page-context", offer_notebook, priority=400)  # before the theme builds its buttons
+    app.connect("html-page-context", offer_wheel, priority=600)  # after it
     app.connect("doctree-resolved", _drop_solution_nodes)
     app.connect("build-finished", _strip_downloaded_sources)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}

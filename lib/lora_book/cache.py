@@ -3,8 +3,10 @@
 ``python -m lora_book.cache status`` lists each chapter and whether the cache
 holds outputs for its current code.  ``make book`` wraps the build in
 ``before-build`` and ``after-build``: the latter deletes records that no chapter
-matches any more (old versions), so the committed cache does not grow with every
-edit, and, when the build executed nothing, puts back the database file as it was
+matches any more (old versions) and that were never committed, so the cache does not
+grow with every edit while no committed record is ever lost by a build (``python -m
+lora_book.cache prune``, ``make cache-prune``, removes the stale committed ones too,
+before a commit), and, when the build executed nothing, puts back the database file as it was
 (jupyter-cache stamps an "accessed" time on every match, which would otherwise leave
 the committed ``global.db`` modified after each build of a fresh clone).
 """
@@ -12,6 +14,7 @@ the committed ``global.db`` modified after each build of a fresh clone).
 from __future__ import annotations
 
 import argparse
+import copy
 import shutil
 import sys
 from pathlib import Path
@@ -97,13 +100,44 @@ def executed_chapter(path: Path, cache_path: Path):
     return source
 
 
-def prune(root: Path = ROOT) -> list[int]:
-    """Remove cache records that match no current chapter; returns their ids."""
+def committed_hashes(root: Path = ROOT) -> set[str] | None:
+    """Hash keys of the records in the cache database committed at git HEAD; None when
+    that cannot be read (not a git checkout, git missing, database not committed)."""
+    import sqlite3
+    import subprocess
+    import tempfile
+
+    database = (cache_dir(root) / "global.db").relative_to(root).as_posix()
+    try:
+        data = subprocess.run(
+            ["git", "-C", str(root), "show", f"HEAD:{database}"], capture_output=True, check=True
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    with tempfile.TemporaryDirectory() as folder:
+        copy_path = Path(folder) / "global.db"
+        copy_path.write_bytes(data)
+        with sqlite3.connect(copy_path) as connection:
+            return {row[0] for row in connection.execute("SELECT hashkey FROM nbcache")}
+
+
+def prune(root: Path = ROOT, *, keep_committed: bool = False) -> list[int]:
+    """Remove cache records that match no current chapter; returns their ids.
+
+    With ``keep_committed`` (what every build does) records that are in the database
+    committed at git HEAD are kept, stale or not, and nothing is removed when that
+    database cannot be read: a reader who edits a chapter on a laptop must never lose
+    a committed record (a GPU chapter's cannot be rebuilt there).  Without it (``make
+    cache-prune``, before committing) every stale record goes.
+    """
     from jupyter_cache import get_cache
 
     keep = {pk for pk in status(root).values() if pk is not None}
+    committed = committed_hashes(root) if keep_committed else set()
+    if committed is None:
+        return []
     cache = get_cache(cache_dir(root))
-    removed = [r.pk for r in cache.list_cache_records() if r.pk not in keep]
+    removed = [r.pk for r in cache.list_cache_records() if r.pk not in keep and r.hashkey not in committed]
     for pk in removed:
         cache.remove_cache(pk)
     return removed
@@ -130,8 +164,9 @@ def before_build(root: Path = ROOT) -> None:
 
 
 def after_build(root: Path = ROOT) -> None:
-    """Prune stale records; if the build added or removed none, restore the database bytes."""
-    for pk in prune(root):
+    """Prune stale records that were never committed; if the build added or removed
+    none, restore the database bytes."""
+    for pk in prune(root, keep_committed=True):
         print(f"removed stale cache record {pk}")
     backup = _backup(root)
     records = backup.with_suffix(".records")
@@ -139,10 +174,64 @@ def after_build(root: Path = ROOT) -> None:
         shutil.copy2(backup, cache_dir(root) / "global.db")
 
 
+def execute(paths, scale: str, root: Path = ROOT) -> list[int]:
+    """Execute each chapter at ``scale`` (``LORA_BOOK_SCALE`` for its kernel) and store
+    its outputs in the cache, replacing the record of the same code: how ``make gpu``
+    refreshes the GPU chapters.  Returns the record ids."""
+    import os
+    import time
+
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+    from nbclient import NotebookClient
+
+    from lora_clusters.nets.scale import ENV, SCALES
+
+    if scale not in SCALES:
+        raise ValueError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}")
+    cache = get_cache(cache_dir(root))
+    previous, os.environ[ENV] = os.environ.get(ENV), scale
+    records = []
+    try:
+        for path in map(Path, paths):
+            if not path.exists():
+                raise FileNotFoundError(f"no chapter {path}")
+            nb = read_chapter(path)
+            # execute a copy: nbclient rewrites the kernelspec, which is part of the record
+            # key; only the outputs are carried back
+            run = copy.deepcopy(nb)
+            start = time.perf_counter()
+            print(f"executing {path} at scale {scale}", flush=True)
+            folder = str(path.resolve().parent)
+            NotebookClient(run, timeout=None, kernel_name="python3", resources={"metadata": {"path": folder}}).execute()
+            seconds = time.perf_counter() - start
+            for cell, done in zip(nb.cells, run.cells):
+                if cell.cell_type == "code":
+                    cell.outputs, cell.execution_count = done.outputs, done.get("execution_count")
+            record = cache.cache_notebook_bundle(
+                CacheBundleIn(nb, str(path.resolve()), data={"execution_seconds": seconds}),
+                check_validity=False,
+                overwrite=True,
+            )
+            print(f"{path}: executed in {seconds:.0f} s, cache record {record.pk}")
+            records.append(record.pk)
+    finally:
+        if previous is None:
+            os.environ.pop(ENV, None)
+        else:
+            os.environ[ENV] = previous
+    return records
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["status", "prune", "before-build", "after-build"])
+    parser.add_argument("command", choices=["status", "prune", "before-build", "after-build", "execute"])
+    parser.add_argument("chapters", nargs="*", type=Path, help="execute: the chapters to execute")
+    parser.add_argument("--scale", default="gpu", help="execute: smoke, cpu or gpu")
     args = parser.parse_args(argv)
+    if args.command == "execute":
+        execute(args.chapters, args.scale)
+        return 0
     if args.command == "prune":
         for pk in prune():
             print(f"removed stale cache record {pk}")

@@ -69,3 +69,24 @@ def offer_notebook(app, pagename, templatename, context, doctree) -> None:
         nb = strip_solutions_from_notebook(nb)
     target.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
     context["ipynb_source"] = f"{pagename}.ipynb"
+
+
+def offer_wheel(app, pagename, templatename, context, doctree) -> None:
+    """Add the library's wheel to a chapter's download menu (after the theme built it):
+    the notebook needs ``lora_clusters`` to run anywhere else."""
+    if not is_notebook(app, pagename):
+        return
+    from .wheel import wheel_name
+
+    for group in context.get("header_buttons", []):
+        if group.get("label") == "download-buttons":
+            group["buttons"].append(
+                {
+                    "type": "link",
+                    "url": context["pathto"](wheel_name(), 1),
+                    "text": "library (.whl)",
+                    "tooltip": "The lora_clusters package this notebook imports (pip install it with [chapters])",
+                    "icon": "fas fa-box",
+                    "label": "download-wheel-button",
+                }
+            )

@@ -20,10 +20,17 @@ from matplotlib.figure import Figure
 
 __all__ = [
     "BOOK_STYLE",
+    "plot_eigenvalues",
+    "plot_finetuning",
+    "plot_forgetting",
+    "plot_layer_comparison",
+    "plot_pretraining",
+    "plot_value_spectra",
     "PathsView",
     "StabilityView",
     "TransitionView",
     "animate_tokens",
+    "token_animation",
     "plot_paths",
     "plot_phase_diagram",
     "plot_snapshots",
@@ -37,8 +44,17 @@ BOOK_STYLE = {"figure.dpi": 90, "axes.grid": True, "grid.alpha": 0.3}
 
 
 def use_book_style() -> None:
-    """Apply :data:`BOOK_STYLE` to the figures made from now on (each chapter calls it once)."""
+    """Apply :data:`BOOK_STYLE` to the figures made from now on (each chapter calls it
+    once), and, in a notebook, show them as 2x ("retina") PNGs: twice the pixels at the
+    same displayed size, sharp on high-density screens."""
     plt.rcParams.update(BOOK_STYLE)
+    try:
+        from IPython import get_ipython
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+    except ImportError:  # outside IPython there is no inline backend to configure
+        return
+    if get_ipython() is not None:
+        set_matplotlib_formats("retina")
 
 
 #: colours of the three phases of Fig. 3
@@ -96,22 +112,27 @@ def plot_paths(t, states, *, ax=None, label="z"):
     return ax
 
 
-def animate_tokens(
-    t, panels: dict, *, frames: int = 40, trail: int = 6, size=2.9, interval: int = 120, follow: bool = False
-) -> str:
-    """HTML (JavaScript player) animating one or more trajectories side by side.
+def _square_limits(xy, pad=0.08):
+    """Limits of one square data window around all points ``xy`` (..., 2): with equal
+    aspect the axes box stays square however unequal the two spans are (a window fitted
+    to each span separately collapsed the box to nothing when one span was 200 times
+    the other)."""
+    lo, hi = _limits(xy, pad)
+    centre, half = (lo + hi) / 2, (hi - lo).max() / 2
+    return centre - half, centre + half
 
-    ``panels`` maps a title to an (m, n, d) array sampled at the times ``t``; all share
-    the time axis.  Each frame shows the tokens and a short trail of their past
-    positions.  With ``follow`` the axes rescale to the current cloud in every frame
-    (for the unrescaled tokens x(t), which grow like e^{tV}).  Returns the HTML string of ``FuncAnimation.to_jshtml``.
-    """
+
+def token_animation(
+    t, panels: dict, *, frames: int = 40, trail: int = 6, size=2.9, interval: int = 120, follow: bool = False
+):
+    """The figure and ``FuncAnimation`` that :func:`animate_tokens` renders, and the
+    axes of its panels (for tests that look at every frame)."""
     items = list(panels.items())
     idx = np.unique(np.linspace(0, len(t) - 1, frames).round().astype(int))
     fig, axes = plt.subplots(1, len(items), figsize=(size * len(items), size + 0.3), squeeze=False)
     artists = []
     for ax, (title, states) in zip(axes[0], items):
-        lo, hi = _limits(states[..., :2])
+        lo, hi = _square_limits(states[..., :2])
         ax.set(xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]), xlabel="coordinate 1", ylabel="coordinate 2")
         ax.set_aspect("equal", adjustable="box")
         trails = [ax.plot([], [], lw=0.7, color="0.6")[0] for _ in range(states.shape[1])]
@@ -126,7 +147,7 @@ def animate_tokens(
         out = []
         for states, trails, dots, head, title, ax in artists:
             if follow:
-                lo, hi = _limits(states[k : k + 1, :, :2])
+                lo, hi = _square_limits(states[k : k + 1, :, :2])
                 ax.set(xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]))
             for i, line in enumerate(trails):
                 line.set_data(states[k0 : k + 1, i, 0], states[k0 : k + 1, i, 1])
@@ -136,6 +157,21 @@ def animate_tokens(
         return out
 
     anim = FuncAnimation(fig, draw, frames=len(idx), interval=interval, blit=False)
+    return fig, anim, [a[-1] for a in artists]
+
+
+def animate_tokens(
+    t, panels: dict, *, frames: int = 40, trail: int = 6, size=2.9, interval: int = 120, follow: bool = False
+) -> str:
+    """HTML (JavaScript player) animating one or more trajectories side by side.
+
+    ``panels`` maps a title to an (m, n, d) array sampled at the times ``t``; all share
+    the time axis.  Each frame shows the tokens and a short trail of their past
+    positions in a square window (equal aspect).  With ``follow`` the window follows
+    the current cloud in every frame (for the unrescaled tokens x(t), which grow like
+    e^{tV}).  Returns the HTML string of ``FuncAnimation.to_jshtml``.
+    """
+    fig, anim, _ = token_animation(t, panels, frames=frames, trail=trail, size=size, interval=interval, follow=follow)
     with matplotlib.rc_context({"animation.embed_limit": 40}):
         html = anim.to_jshtml(default_mode="once")
     plt.close(fig)
@@ -180,11 +216,12 @@ def plot_transition_distance(pair, *, ax=None):
     return ax
 
 
-def plot_phase_diagram(diagram, *, ax=None, paper_points=None):
+def plot_phase_diagram(diagram, *, ax=None, paper_points=None, paper_label="authors' notebook"):
     """Fig. 3 from a :class:`~lora_clusters.experiments.PhaseDiagram`: median
     :math:`T_\\delta` and :math:`T^*` over the seeds with a transition, their
     spread (min to max) as bands, the three phases shaded, the Prop. 5.8 bound, and
-    optionally the paper's points (dict eps -> T*)."""
+    optionally reference points (dict eps -> T*) labelled ``paper_label`` (the
+    values hard-coded in the authors' public notebook; the paper's text has none)."""
     if ax is None:
         _, ax = plt.subplots(figsize=(6.5, 4.5))
     keep = diagram.has_transition
@@ -211,9 +248,7 @@ def plot_phase_diagram(diagram, *, ax=None, paper_points=None):
     ax.axhline(T_delta, color="k", ls=":", lw=1.2, label=rf"$T_\delta$ (median {T_delta:.1f})")
     ax.plot(eps, np.nanmedian(bound, axis=0), color="C2", ls="--", lw=1.5, label="bound of Prop. 5.8 (median)")
     if paper_points:
-        ax.scatter(
-            list(paper_points), list(paper_points.values()), marker="x", color="k", zorder=4, label="paper, Fig. 3"
-        )
+        ax.scatter(list(paper_points), list(paper_points.values()), marker="x", color="k", zorder=4, label=paper_label)
     ax.set(
         xscale="log",
         yscale="log",
@@ -375,3 +410,137 @@ class TransitionView:
         top = float(np.max(p.w2))
         self.w2_ax.set(xlim=(0.0, float(p.t[-1])), ylim=(-0.03 * top, 1.15 * top if top > 0 else 1.0))
         return self.figure
+
+
+# --------------------------------------------------------------------------------------
+# Chapter 6: the trained toy transformer (the study's results are numpy arrays)
+# --------------------------------------------------------------------------------------
+def _band(ax, x, curves, colour, label, **style):
+    """Mean over the columns of ``curves`` (seeds) as a line, min to max as a band."""
+    ax.fill_between(x, curves.min(axis=1), curves.max(axis=1), color=colour, alpha=0.2, lw=0)
+    ax.plot(x, curves.mean(axis=1), color=colour, label=label, **style)
+
+
+def plot_pretraining(study, *, axes=None):
+    """Fig. 7: per depth (columns), the training loss (top, log scale) and the accuracy
+    on the training pairs, the held-out pairs and all pairs (bottom), mean over seeds
+    with the min-max band."""
+    depths = study.depths
+    if axes is None:
+        _, axes = plt.subplots(2, len(depths), figsize=(2.9 * len(depths), 5.2), sharex=True, squeeze=False)
+    for col, depth in enumerate(depths):
+        r = study.pretrained[depth]
+        epochs = np.arange(1, r.train_loss.shape[0] + 1)
+        _band(axes[0, col], epochs, r.train_loss, "C0", "train loss")
+        axes[0, col].set(yscale="log", title=f"depth {depth}")
+        for key, colour, label in (
+            ("train_acc", "C0", "train"),
+            ("test_acc", "C3", "held-out"),
+            ("all_acc", "k", "all pairs"),
+        ):
+            _band(axes[1, col], epochs, getattr(r, key), colour, label, lw=1.2)
+        axes[1, col].set(xlabel="epoch", ylim=(-0.02, 1.02))
+    axes[0, 0].set_ylabel("cross-entropy (nats)")
+    axes[1, 0].set_ylabel("accuracy on x + y mod p")
+    axes[1, -1].legend(fontsize=7, loc="lower right")
+    return axes
+
+
+def plot_eigenvalues(ax, eigenvalues, *, label, colour="C0", marker="o", size=14, filled=True):
+    """Eigenvalues in the complex plane (real part horizontal)."""
+    kw = dict(color=colour) if filled else dict(facecolors="none", edgecolors=colour)
+    ax.scatter(np.real(eigenvalues), np.imag(eigenvalues), s=size, marker=marker, label=label, linewidths=0.8, **kw)
+    ax.axhline(0, color="0.7", lw=0.6)
+    ax.axvline(0, color="0.7", lw=0.6)
+    ax.set(xlabel="Re λ", ylabel="Im λ")
+    return ax
+
+
+def plot_value_spectra(spectra_by_depth: dict, *, tuned: bool = False, axes=None):
+    """Fig. 8 (``tuned=False``): per depth, the eigenvalues of :math:`W_V` (what the
+    authors plotted, top) and of :math:`W_O W_V` (the particle picture's value matrix,
+    bottom).  Fig. 9 (``tuned=True``): the same before (open) and after LoRA (filled),
+    with the update scaled by alpha / r."""
+    depths = list(spectra_by_depth)
+    if axes is None:
+        _, axes = plt.subplots(2, len(depths), figsize=(2.9 * len(depths), 5.6), squeeze=False)
+    for col, depth in enumerate(depths):
+        s = spectra_by_depth[depth]
+        for row, (before, after, name) in enumerate(
+            ((s.value, s.value_tuned, "$W_V$"), (s.ov, s.ov_tuned, "$W_O W_V$"))
+        ):
+            ax = axes[row, col]
+            if tuned:
+                plot_eigenvalues(ax, before, label="pre-trained", colour="0.45", filled=False, size=18)
+                plot_eigenvalues(ax, after, label="after LoRA", colour="C3", size=8)
+            else:
+                plot_eigenvalues(ax, before, label=name, colour="C0" if row == 0 else "C2", size=10)
+            ax.set_title(f"depth {depth}: {name}", fontsize=9)
+            ax.set_aspect("equal", adjustable="datalim")
+    if tuned:
+        axes[0, -1].legend(fontsize=7, loc="best")
+    return axes
+
+
+def plot_finetuning(study, *, axes=None):
+    """Figs 5 and 10: accuracy on addition (all pairs) and on held-out subtraction pairs
+    during LoRA fine-tuning, per depth, mean over seeds with the min-max band."""
+    depths = study.depths
+    if axes is None:
+        _, axes = plt.subplots(1, len(depths), figsize=(2.9 * len(depths), 3.0), sharey=True, squeeze=False)
+        axes = axes[0]
+    for ax, depth in zip(axes, depths):
+        r = study.finetuned[depth]
+        epochs = np.arange(r.add_acc.shape[0])
+        _band(ax, epochs, r.add_acc, "C0", "addition (all pairs)")
+        _band(ax, epochs, r.sub_test_acc, "C3", "subtraction (held-out)")
+        _band(ax, epochs, r.sub_train_acc, "C1", "subtraction (train)", lw=0.8, ls="--")
+        ax.axhline(0.5, color="k", ls=":", lw=0.8)
+        ax.set(title=f"depth {depth}", xlabel="fine-tuning epoch", ylim=(-0.02, 1.02))
+    axes[0].set_ylabel("accuracy")
+    axes[-1].legend(fontsize=7, loc="center right")
+    return axes
+
+
+def plot_forgetting(depths, epochs, *, ax=None, level: float = 0.5):
+    """Fine-tuning epochs until addition accuracy falls below ``level``, per depth: one
+    dot per seed, and their mean."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.6, 3.3))
+    epochs = np.asarray(epochs, dtype=float)
+    for k, depth in enumerate(depths):
+        finite = epochs[k][np.isfinite(epochs[k])]
+        ax.scatter(
+            np.full(finite.size, depth), finite, color="C0", s=22, zorder=3, label="one seed" if k == 0 else None
+        )
+    means = [np.mean(row[np.isfinite(row)]) if np.isfinite(row).any() else np.nan for row in epochs]
+    ax.plot(depths, means, color="C3", marker="_", ms=16, lw=1.2, label="mean over seeds")
+    ax.set(xlabel="depth (layers)", ylabel=f"epochs until addition accuracy < {level}", xticks=list(depths))
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_layer_comparison(comparisons, *, axes=None):
+    """The particle picture in the trained network, per depth (one colour each), against
+    the layer index (the time of the dynamics; dotted: the trained depth): W2 between the
+    pre-trained and fine-tuned token clouds relative to the token norm, the mean cosine
+    similarity between tokens, and the mean number of clusters of a 4-token sequence."""
+    if axes is None:
+        _, axes = plt.subplots(1, 3, figsize=(11.5, 3.3))
+    for k, c in enumerate(comparisons):
+        colour = f"C{k}"
+        axes[0].plot(c.layers, c.relative_w2, color=colour, label=f"depth {c.depth}")
+        axes[1].plot(c.layers, c.cosine_pre, color=colour, ls="--", lw=1)
+        axes[1].plot(c.layers, c.cosine_tuned, color=colour)
+        axes[2].plot(c.layers, c.clusters_pre, color=colour, ls="--", lw=1)
+        axes[2].plot(c.layers, c.clusters_tuned, color=colour)
+        for ax in axes:
+            ax.axvline(c.depth, color=colour, ls=":", lw=0.8)
+    axes[0].set(xlabel="layer", ylabel="W2(pre-trained, LoRA) / token norm")
+    axes[1].set(xlabel="layer", ylabel="mean cosine between tokens")
+    axes[2].set(xlabel="layer", ylabel="clusters per 4-token input")
+    axes[0].legend(fontsize=7)
+    axes[1].plot([], [], color="k", ls="--", lw=1, label="pre-trained")
+    axes[1].plot([], [], color="k", label="after LoRA")
+    axes[1].legend(fontsize=7)
+    return axes

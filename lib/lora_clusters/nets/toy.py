@@ -1,0 +1,662 @@
+r"""The attention-only toy transformer of App. G.1, on modular arithmetic.
+
+Architecture (the authors' setting).  Inputs are four tokens ``[x, op, y, =]`` with
+``x, y`` in :math:`\{0,\dots,p-1\}`; the vocabulary has :math:`p + 3` ids: the numbers,
+then ``=`` (id p), ``+`` (p + 1) and ``-`` (p + 2).  A learned embedding and a learned
+positional embedding give the states :math:`h^{(0)} \in \mathbb R^{4\times d}`; one
+attention head of width d, *the same at every layer*, is applied ``depth`` times with a
+residual connection,
+
+.. math:: h^{(\ell+1)}_i = h^{(\ell)}_i + W_O \sum_j \mathrm{softmax}_j\Big(
+          \frac{\langle W_Q h^{(\ell)}_i, W_K h^{(\ell)}_j\rangle}{\sqrt d}\Big) W_V h^{(\ell)}_j + b_O,
+
+with no causal mask, no MLP and no LayerNorm: an Euler step of eq. (2) with value
+matrix :math:`W_O W_V`, attention matrix :math:`A = W_K^\top W_Q/\sqrt d` and a bias.
+The logits over the p residues are read at the last position by an unembedding
+(:math:`d \to p`; the authors' had 116 outputs, three of which are never a target).
+
+Training.  :func:`pretrain` trains several models with shared steps: their parameters
+are stacked along a leading model axis (:class:`Stack`) and every epoch is one
+full-batch forward over all :math:`p^2` pairs, with the loss restricted to each model's
+training split, so that train, held-out and all-pairs accuracy come from the same
+forward and nothing leaves the device until the end.  The optimizer is AdamW with a
+learning rate per model (:class:`StackedAdamW`), which the optional ReduceLROnPlateau
+schedule of the authors lowers model by model.  :func:`finetune` adds a LoRA of rank
+r to the value matrix, :math:`W_V \to W_V + (\alpha/r) B A`, and trains only A and B on
+``x - y mod p``, recording the accuracy on both tasks.  With one model in the stack this
+is the same computation as :class:`AttentionOnlyTransformer` with peft's LoRA on its
+``value`` module (the tests compare them).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+from torch import nn
+
+from .._validation import positive_int
+from . import scale as scale_setting
+from .runtime import device as default_device
+from .runtime import threads
+
+__all__ = [
+    "SCALES",
+    "AttentionOnlyTransformer",
+    "FinetuneResult",
+    "PretrainResult",
+    "Stack",
+    "StackedAdamW",
+    "ToyConfig",
+    "arithmetic_data",
+    "config_for",
+    "finetune",
+    "pretrain",
+]
+
+PARAMETER_NAMES = ("embed", "pos", "query", "key", "value", "output", "output_bias", "unembed")
+
+
+# --------------------------------------------------------------------------------------
+# configuration
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ToyConfig:
+    """Every setting of the modular-arithmetic study (pre-training, then LoRA).
+
+    Pre-training: ``p``, width ``d``, ``depths``, ``seeds`` (a seed fixes both the
+    initial parameters, identical across depths, and the train split),
+    ``train_fraction`` of the :math:`p^2` addition pairs, ``epochs`` of full-batch AdamW
+    (``lr``, ``betas``, ``weight_decay``), ``clip`` (largest gradient norm per model, or
+    None), ``plateau`` (ReduceLROnPlateau on the train loss as (factor, patience), or
+    None).  Fine-tuning: LoRA ``lora_rank`` r and ``lora_alpha`` on the value matrix,
+    ``lora_lr``, ``lora_epochs``, on ``sub_train_fraction`` of the subtraction pairs.
+    """
+
+    p: int = 113
+    d: int = 128
+    depths: tuple = (2, 4, 6, 8)
+    seeds: tuple = (0, 1, 2)
+    train_fraction: float = 0.6
+    epochs: int = 12000
+    lr: float = 1e-3
+    betas: tuple = (0.9, 0.98)
+    weight_decay: float = 1.0
+    clip: float | None = None
+    plateau: tuple | None = (0.95, 90)
+    schedule: str = "constant"
+    lora_rank: int = 16
+    lora_alpha: float = 16.0
+    lora_lr: float = 1e-4
+    lora_epochs: int = 3000
+    sub_train_fraction: float = 0.6
+    vocab_size: int | None = None
+    max_depth: int = 64
+
+    def __post_init__(self):
+        positive_int(self.p, "p")
+        if self.p < 2:
+            raise ValueError(f"p must be at least 2, got {self.p}")
+        if self.vocab_size is not None and self.vocab_size < self.p + 3:
+            raise ValueError(
+                f"p = {self.p} is too large for vocab_size = {self.vocab_size}: the vocabulary needs "
+                f"p + 3 = {self.p + 3} ids (the numbers, '=', '+', '-')"
+            )
+        positive_int(self.d, "d")
+        for name in ("epochs", "lora_epochs", "lora_rank"):
+            positive_int(getattr(self, name), name)
+        if self.lora_rank > self.d:
+            raise ValueError(f"lora_rank must be at most d = {self.d}, got {self.lora_rank}")
+        if not self.depths or any(
+            isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= self.max_depth
+            for k in self.depths
+        ):
+            raise ValueError(f"depths must be integers in [1, {self.max_depth}], got {self.depths!r}")
+        if not self.seeds or any(not isinstance(s, (int, np.integer)) or s < 0 for s in self.seeds):
+            raise ValueError(f"seeds must be integers >= 0, got {self.seeds!r}")
+        for name in ("train_fraction", "sub_train_fraction"):
+            if not 0 < getattr(self, name) < 1:
+                raise ValueError(f"{name} must be in (0, 1), got {getattr(self, name)!r}")
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}")
+        for name in ("lr", "lora_lr", "lora_alpha"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+
+    @property
+    def vocab(self) -> int:
+        return self.p + 3 if self.vocab_size is None else self.vocab_size
+
+    @property
+    def lora_scaling(self) -> float:
+        r""":math:`\alpha / r`, the factor of the LoRA update :math:`(\alpha/r) B A`."""
+        return self.lora_alpha / self.lora_rank
+
+
+#: the sizes of the three scales (see :mod:`lora_clusters.nets.scale`)
+SCALES = {
+    # seconds: every code path, tiny models
+    "smoke": ToyConfig(
+        p=11,
+        d=32,
+        depths=(1, 2),
+        seeds=(0,),
+        train_fraction=0.8,
+        epochs=600,
+        lr=3e-3,
+        weight_decay=1.0,
+        clip=1.0,
+        plateau=None,
+        lora_rank=4,
+        lora_alpha=4.0,
+        lora_lr=3e-3,
+        lora_epochs=60,
+        sub_train_fraction=0.6,
+    ),
+    # this CPU, within the chapter's budget
+    "cpu": ToyConfig(
+        p=23,
+        d=64,
+        depths=(2, 4, 6, 8),
+        seeds=(0, 1, 2),
+        train_fraction=0.85,
+        epochs=2000,
+        lr=1e-3,
+        weight_decay=1.0,
+        clip=1.0,
+        plateau=None,
+        schedule="cosine",
+        lora_rank=8,
+        lora_alpha=8.0,
+        lora_lr=1e-4,
+        lora_epochs=600,
+        sub_train_fraction=0.6,
+    ),
+    # the paper's sizes (App. G.1)
+    "gpu": ToyConfig(),
+}
+
+
+def config_for(scale: str | None = None, **changes) -> ToyConfig:
+    """The configuration of ``scale`` (default: the ``LORA_BOOK_SCALE`` setting), with ``changes``."""
+    name = scale_setting.current() if scale is None else scale
+    if name not in SCALES:
+        raise ValueError(f"scale must be one of {', '.join(SCALES)}, got {name!r}")
+    return replace(SCALES[name], **changes)
+
+
+# --------------------------------------------------------------------------------------
+# data
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ArithmeticData:
+    """All :math:`p^2` inputs ``[x, op, y, =]`` of one operation and their answers."""
+
+    p: int
+    op: str
+    tokens: torch.Tensor  # (p^2, 4) long
+    targets: torch.Tensor  # (p^2,) long
+    pairs: torch.Tensor  # (p^2, 2) long: (x, y)
+
+    def split(self, fraction: float, seed: int) -> torch.Tensor:
+        """A boolean training mask over the pairs: ``round(fraction p^2)`` of them, drawn
+        by a permutation seeded with ``seed`` (the same split for every depth)."""
+        n = self.targets.numel()
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(int(seed)))
+        mask = torch.zeros(n, dtype=torch.bool)
+        mask[order[: int(round(fraction * n))]] = True
+        return mask
+
+
+def arithmetic_data(p: int, op: str = "+") -> ArithmeticData:
+    """Every pair (x, y) of residues mod p as ``[x, op, y, =]`` with target ``x op y mod p``
+    (ids: numbers 0..p-1, ``=`` p, ``+`` p + 1, ``-`` p + 2)."""
+    p = positive_int(p, "p")
+    if op not in ("+", "-"):
+        raise ValueError(f"op must be '+' or '-', got {op!r}")
+    pairs = torch.cartesian_prod(torch.arange(p), torch.arange(p))
+    op_id = p + 1 if op == "+" else p + 2
+    n = pairs.shape[0]
+    tokens = torch.stack([pairs[:, 0], torch.full((n,), op_id), pairs[:, 1], torch.full((n,), p)], dim=1)
+    targets = (pairs[:, 0] + pairs[:, 1]) % p if op == "+" else (pairs[:, 0] - pairs[:, 1]) % p
+    return ArithmeticData(p, op, tokens, targets, pairs)
+
+
+# --------------------------------------------------------------------------------------
+# one model as an nn.Module (what peft wraps)
+# --------------------------------------------------------------------------------------
+class SharedAttention(nn.Module):
+    """One attention head of width d; ``query``, ``key``, ``value`` without bias, ``output`` with."""
+
+    def __init__(self, d: int):
+        super().__init__()
+        self.query = nn.Linear(d, d, bias=False)
+        self.key = nn.Linear(d, d, bias=False)
+        self.value = nn.Linear(d, d, bias=False)
+        self.output = nn.Linear(d, d, bias=True)
+        self.scale = 1.0 / math.sqrt(d)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        logits = self.query(h) @ self.key(h).transpose(-1, -2) * self.scale
+        return self.output(torch.softmax(logits, dim=-1) @ self.value(h))
+
+
+class AttentionOnlyTransformer(nn.Module):
+    """The toy model: embeddings, one shared head applied ``depth`` times with a residual
+    connection, unembedding at the last position (see the module docstring)."""
+
+    def __init__(self, p: int, d: int, depth: int, vocab: int | None = None):
+        super().__init__()
+        self.p, self.d, self.depth = positive_int(p, "p"), positive_int(d, "d"), positive_int(depth, "depth")
+        self.embed = nn.Embedding(p + 3 if vocab is None else vocab, d)
+        self.pos = nn.Parameter(torch.randn(4, d) / math.sqrt(d))
+        self.attention = SharedAttention(d)
+        self.unembed = nn.Linear(d, p, bias=False)
+
+    def residual_stream(self, tokens: torch.Tensor, n_layers: int | None = None) -> torch.Tensor:
+        """The states after 0, 1, ..., ``n_layers`` (default ``depth``) applications of the
+        head: (n_layers + 1, batch, 4, d).  More layers than trained run the same head on."""
+        h = self.embed(tokens) + self.pos
+        states = [h]
+        for _ in range(self.depth if n_layers is None else n_layers):
+            h = h + self.attention(h)
+            states.append(h)
+        return torch.stack(states)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        h = self.embed(tokens) + self.pos
+        for _ in range(self.depth):
+            h = h + self.attention(h)
+        return self.unembed(h[:, -1])
+
+
+def initial_model(p: int, d: int, depth: int, seed: int) -> AttentionOnlyTransformer:
+    """The model a seed starts from: its parameters do not depend on ``depth`` (the head
+    is shared across layers), so the depths of one seed start from the same weights."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        return AttentionOnlyTransformer(p, d, depth)
+
+
+# --------------------------------------------------------------------------------------
+# several models at once
+# --------------------------------------------------------------------------------------
+class Stack:
+    """The parameters of M models of one depth, stacked along a leading axis, in the
+    nn.Linear convention (a weight is (out, in)): ``embed`` (M, vocab, d), ``pos``
+    (M, 4, d), ``query``/``key``/``value``/``output`` (M, d, d), ``output_bias`` (M, d),
+    ``unembed`` (M, p, d)."""
+
+    def __init__(self, params: dict, depth: int, p: int):
+        self.params, self.depth, self.p = params, depth, p
+
+    @classmethod
+    def from_models(cls, models) -> Stack:
+        models = list(models)
+        if len({m.depth for m in models}) != 1:
+            raise ValueError("a stack holds models of one depth")
+        weights = {
+            "embed": [m.embed.weight for m in models],
+            "pos": [m.pos for m in models],
+            "query": [m.attention.query.weight for m in models],
+            "key": [m.attention.key.weight for m in models],
+            "value": [m.attention.value.weight for m in models],
+            "output": [m.attention.output.weight for m in models],
+            "output_bias": [m.attention.output.bias for m in models],
+            "unembed": [m.unembed.weight for m in models],
+        }
+        params = {k: torch.stack([w.detach() for w in v]).clone() for k, v in weights.items()}
+        return cls(params, models[0].depth, models[0].p)
+
+    @property
+    def size(self) -> int:
+        return self.params["embed"].shape[0]
+
+    @property
+    def d(self) -> int:
+        return self.params["embed"].shape[-1]
+
+    def model(self, m: int, depth: int | None = None) -> AttentionOnlyTransformer:
+        """Member ``m`` as an :class:`AttentionOnlyTransformer` (a copy)."""
+        P = {k: v[m].detach().clone() for k, v in self.params.items()}
+        model = AttentionOnlyTransformer(
+            self.p, self.d, self.depth if depth is None else depth, vocab=P["embed"].shape[0]
+        )
+        with torch.no_grad():
+            model.embed.weight.copy_(P["embed"])
+            model.pos.copy_(P["pos"])
+            for name in ("query", "key", "value", "output"):
+                getattr(model.attention, name).weight.copy_(P[name])
+            model.attention.output.bias.copy_(P["output_bias"])
+            model.unembed.weight.copy_(P["unembed"])
+        return model
+
+    def residual_stream(self, tokens: torch.Tensor, n_layers: int | None = None, value_update=None) -> torch.Tensor:
+        """(n_layers + 1, M, batch, 4, d): every model's states layer by layer;
+        ``value_update`` (M, d, d) is added to the value matrices (a merged LoRA)."""
+        P = self.params
+        value = P["value"] if value_update is None else P["value"] + value_update
+        h = P["embed"][:, tokens] + P["pos"][:, None]
+        states = [h]
+        for _ in range(self.depth if n_layers is None else n_layers):
+            h = h + _attention(h, P["query"], P["key"], value, P["output"], P["output_bias"])
+            states.append(h)
+        return torch.stack(states)
+
+    def logits(self, tokens: torch.Tensor, value_update=None) -> torch.Tensor:
+        """(M, batch, p) logits at the last position."""
+        last = self.residual_stream(tokens, value_update=value_update)[-1][:, :, -1]
+        return torch.bmm(last, self.params["unembed"].transpose(1, 2))
+
+
+def _attention(h, query, key, value, output, output_bias):
+    """One application of the shared head to every model's states h (M, batch, 4, d):
+    weights (M, d, d) in the nn.Linear convention, one batched product per matrix."""
+    M, shape, d = h.shape[0], h.shape, h.shape[-1]
+    flat = h.reshape(M, -1, d)
+    q = torch.bmm(flat, query.transpose(1, 2)).view(shape)
+    k = torch.bmm(flat, key.transpose(1, 2)).view(shape)
+    v = torch.bmm(flat, value.transpose(1, 2)).view(shape)
+    weights = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(d), dim=-1)
+    mixed = (weights @ v).reshape(M, -1, d)
+    return (torch.bmm(mixed, output.transpose(1, 2)) + output_bias[:, None]).view(shape)
+
+
+class StackedAdamW:
+    r"""AdamW (decoupled weight decay, Loshchilov & Hutter) on stacked parameters, with a
+    learning rate per model, ``lr`` of shape (M,):
+
+    .. math:: m \leftarrow \beta_1 m + (1-\beta_1) g,\qquad v \leftarrow \beta_2 v + (1-\beta_2) g^2,
+
+    .. math:: \theta \leftarrow \theta(1 - \eta\lambda)
+              - \eta\,\frac{m/(1-\beta_1^k)}{\sqrt{v/(1-\beta_2^k)} + \epsilon}.
+
+    With equal rates it is torch.optim.AdamW applied to each model (the tests compare).
+    ``clip`` rescales each model's gradient to norm at most ``clip`` first.
+    """
+
+    def __init__(
+        self,
+        params: list,
+        lr: torch.Tensor,
+        betas=(0.9, 0.98),
+        weight_decay: float = 0.0,
+        eps: float = 1e-8,
+        clip: float | None = None,
+    ):
+        self.params, self.lr = params, lr
+        self.betas, self.weight_decay, self.eps, self.clip = betas, weight_decay, eps, clip
+        self.exp_avg = [torch.zeros_like(p) for p in params]
+        self.exp_avg_sq = [torch.zeros_like(p) for p in params]
+        self.steps = 0
+
+    @torch.no_grad()
+    def step(self) -> None:
+        self.steps += 1
+        b1, b2 = self.betas
+        correction1, correction2 = 1 - b1**self.steps, 1 - b2**self.steps
+        grads = [p.grad for p in self.params]
+        if self.clip is not None:
+            norm = torch.sqrt(sum(g.pow(2).flatten(1).sum(1) for g in grads))  # (M,)
+            factor = torch.clamp(self.clip / (norm + 1e-6), max=1.0)
+            grads = [g * factor.view(-1, *([1] * (g.dim() - 1))) for g in grads]
+        for p, g, m, v in zip(self.params, grads, self.exp_avg, self.exp_avg_sq):
+            lr = self.lr.view(-1, *([1] * (p.dim() - 1)))
+            p.mul_(1 - lr * self.weight_decay)
+            m.mul_(b1).add_(g, alpha=1 - b1)
+            v.mul_(b2).addcmul_(g, g, value=1 - b2)
+            denom = (v.sqrt() / math.sqrt(correction2)).add_(self.eps)
+            p.sub_(lr / correction1 * m / denom)
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, leave=False, mininterval=1.0)
+
+
+# --------------------------------------------------------------------------------------
+# pre-training on addition
+# --------------------------------------------------------------------------------------
+@dataclass
+class PretrainResult:
+    """Pre-training of the models of one depth (one per seed).
+
+    Curves are (epochs, M): ``train_loss``, ``train_acc``, ``test_acc`` (held-out pairs),
+    ``all_acc`` (all :math:`p^2` pairs, what the authors report), ``lr``; ``train_masks``
+    (M, p^2); ``stack`` the trained parameters.
+    """
+
+    config: ToyConfig
+    depth: int
+    seeds: tuple
+    stack: Stack
+    train_masks: torch.Tensor
+    train_loss: np.ndarray
+    train_acc: np.ndarray
+    test_acc: np.ndarray
+    all_acc: np.ndarray
+    lr: np.ndarray
+    seconds: float = 0.0
+
+    def final(self) -> dict:
+        """Final train / held-out / all-pairs accuracy per seed."""
+        return {"train": self.train_acc[-1], "test": self.test_acc[-1], "all": self.all_acc[-1]}
+
+
+def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return (values * mask).sum(-1) / mask.sum(-1)
+
+
+def pretrain(
+    config: ToyConfig, depth: int, seeds=None, *, progress: bool = False, dtype: torch.dtype = torch.float32
+) -> PretrainResult:
+    """Train one model per seed at ``depth`` on ``x + y mod p`` (see the module docstring),
+    with the torch threads of :func:`~lora_clusters.nets.runtime.threads`."""
+    with threads():
+        return _pretrain(config, depth, seeds, progress, dtype)
+
+
+def _pretrain(config, depth, seeds, progress, dtype) -> PretrainResult:
+    import time
+
+    if depth not in range(1, config.max_depth + 1):
+        raise ValueError(f"depth must be an integer in [1, {config.max_depth}], got {depth!r}")
+    seeds = tuple(config.seeds if seeds is None else seeds)
+    dev = default_device()
+    data = arithmetic_data(config.p, "+")
+    models = [initial_model(config.p, config.d, depth, s) for s in seeds]
+    stack = Stack.from_models(models)
+    for k in stack.params:
+        stack.params[k] = stack.params[k].to(dev, dtype).requires_grad_(True)
+    masks = torch.stack([data.split(config.train_fraction, s) for s in seeds]).to(dev, dtype)
+    M, E = len(seeds), config.epochs
+    lr = torch.full((M,), config.lr, dtype=dtype, device=dev)
+    opt = StackedAdamW(list(stack.params.values()), lr, config.betas, config.weight_decay, clip=config.clip)
+    # loss, train, test, all accuracy, lr: on the device until the end (no per-epoch sync)
+    curves = torch.zeros(5, E, M, dtype=dtype, device=dev)
+    best = torch.full((M,), math.inf, dtype=dtype, device=dev)
+    bad = torch.zeros(M, dtype=dtype, device=dev)
+    tokens, targets = data.tokens.to(dev), data.targets.to(dev)
+    bar = _progress(E, f"pre-training depth {depth}", progress)
+    start = time.perf_counter()
+    for epoch in range(E):
+        if config.schedule == "cosine":
+            lr.fill_(config.lr * (0.1 + 0.45 * (1 + math.cos(math.pi * epoch / E))))
+        logits = stack.logits(tokens)  # (M, p^2, p): every pair, one forward
+        losses = nn.functional.cross_entropy(logits.reshape(-1, config.p), targets.repeat(M), reduction="none").view(
+            M, -1
+        )
+        train_loss = _masked_mean(losses, masks)
+        opt.zero_grad()
+        train_loss.sum().backward()
+        opt.step()
+        with torch.no_grad():
+            correct = (logits.argmax(-1) == targets).to(dtype)
+            curves[:, epoch] = torch.stack(
+                [train_loss, _masked_mean(correct, masks), _masked_mean(correct, 1 - masks), correct.mean(-1), lr]
+            )
+            if config.plateau is not None:  # ReduceLROnPlateau on the train loss, model by model
+                factor, patience = config.plateau
+                improved = train_loss < best * (1 - 1e-4)
+                best = torch.where(improved, train_loss, best)
+                bad = torch.where(improved, torch.zeros_like(bad), bad + 1)
+                cut = bad > patience
+                lr.copy_(torch.where(cut, lr * factor, lr))
+                bad = torch.where(cut, torch.zeros_like(bad), bad)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    for k in stack.params:
+        stack.params[k] = stack.params[k].detach().cpu()
+    c = curves.cpu().numpy()
+    return PretrainResult(
+        config, depth, seeds, stack, masks.bool().cpu(), c[0], c[1], c[2], c[3], c[4], time.perf_counter() - start
+    )
+
+
+# --------------------------------------------------------------------------------------
+# LoRA on the value matrix, on subtraction
+# --------------------------------------------------------------------------------------
+@dataclass
+class FinetuneResult:
+    """LoRA fine-tuning of a pre-trained stack on ``x - y mod p``.
+
+    Curves are (epochs + 1, M), entry 0 before the first step: ``sub_loss`` (train),
+    ``sub_train_acc``, ``sub_test_acc``, ``add_acc`` (addition, all pairs).
+    ``lora_A`` (M, r, d) and ``lora_B`` (M, d, r) are the final factors; the value
+    matrices after fine-tuning are :math:`W_V + (\\alpha/r) B A` (:meth:`value_update`).
+    """
+
+    config: ToyConfig
+    pretrained: PretrainResult
+    lora_A: torch.Tensor
+    lora_B: torch.Tensor
+    sub_masks: torch.Tensor
+    sub_loss: np.ndarray
+    sub_train_acc: np.ndarray
+    sub_test_acc: np.ndarray
+    add_acc: np.ndarray
+    lr: float
+    scaling: float
+    seconds: float = 0.0
+
+    def value_update(self) -> torch.Tensor:
+        r""":math:`(\alpha/r) B A`, (M, d, d)."""
+        return self.scaling * torch.bmm(self.lora_B, self.lora_A)
+
+    def forgetting_epoch(self, level: float = 0.5) -> np.ndarray:
+        """Per model, the first epoch at which addition accuracy is below ``level``
+        (inf: never within the run)."""
+        below = self.add_acc < level
+        return np.where(below.any(axis=0), below.argmax(axis=0).astype(float), np.inf)
+
+
+def lora_init(d: int, rank: int, seeds, dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+    """peft's default LoRA start: A (r, d) Kaiming-uniform with a = sqrt(5) (as
+    nn.Linear), B = 0, so that the update is 0 at the start; one seeded A per model."""
+    A = []
+    for s in seeds:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(10_000 + int(s))
+            layer = nn.Linear(d, rank, bias=False)
+        A.append(layer.weight.detach().to(dtype))
+    A = torch.stack(A)
+    return A, torch.zeros(A.shape[0], d, rank, dtype=dtype)
+
+
+def finetune(
+    pretrained: PretrainResult,
+    *,
+    lr: float | None = None,
+    scaling: float | None = None,
+    epochs: int | None = None,
+    init=None,
+    full_rank: bool = False,
+    progress: bool = False,
+) -> FinetuneResult:
+    """Train a rank-r LoRA of the value matrix of every model of ``pretrained`` on
+    subtraction (AdamW, no weight decay on the factors, as peft with torch's AdamW and
+    ``weight_decay=0``), everything else frozen.  ``lr``, ``scaling`` (alpha / r) and
+    ``epochs`` default to the configuration; ``init`` = (A, B) overrides the start.
+    ``full_rank``: train the whole update of :math:`W_V` instead (B = the identity, A
+    the d x d update, started at 0): what "V only" can do without the rank limit."""
+    with threads():
+        return _finetune(pretrained, lr, scaling, epochs, init, full_rank, progress)
+
+
+def _finetune(pretrained, lr, scaling, epochs, init, full_rank, progress) -> FinetuneResult:
+    import time
+
+    config = pretrained.config
+    lr = config.lora_lr if lr is None else float(lr)
+    scaling = config.lora_scaling if scaling is None else float(scaling)
+    epochs = config.lora_epochs if epochs is None else positive_int(epochs, "epochs")
+    seeds, dev = pretrained.seeds, default_device()
+    stack = Stack({k: v.to(dev) for k, v in pretrained.stack.params.items()}, pretrained.depth, pretrained.stack.p)
+    dtype = stack.params["value"].dtype
+    if full_rank:
+        A = torch.zeros(len(seeds), stack.d, stack.d, dtype=dtype)
+        B = torch.eye(stack.d, dtype=dtype).repeat(len(seeds), 1, 1)
+    elif init is None:
+        A, B = lora_init(stack.d, config.lora_rank, seeds, dtype)
+    else:
+        A, B = (t.clone() for t in init)
+    A, B = A.to(dev).requires_grad_(True), B.to(dev).requires_grad_(not full_rank)
+    sub, add = arithmetic_data(config.p, "-"), arithmetic_data(config.p, "+")
+    masks = torch.stack([sub.split(config.sub_train_fraction, s) for s in seeds]).to(dev, dtype)
+    sub_tokens, sub_targets = sub.tokens.to(dev), sub.targets.to(dev)
+    add_tokens, add_targets = add.tokens.to(dev), add.targets.to(dev)
+    M = len(seeds)
+    trained = [A] if full_rank else [A, B]
+    lrs = torch.full((M,), lr, dtype=dtype, device=dev)
+    opt = StackedAdamW(trained, lrs, betas=(0.9, 0.999), weight_decay=0.0)
+    curves = torch.zeros(4, epochs + 1, M, dtype=dtype, device=dev)
+    bar = _progress(epochs, f"LoRA depth {pretrained.depth}", progress)
+    start = time.perf_counter()
+    for epoch in range(epochs + 1):
+        update = scaling * torch.bmm(B, A)
+        logits = stack.logits(sub_tokens, value_update=update)
+        losses = nn.functional.cross_entropy(
+            logits.reshape(-1, config.p), sub_targets.repeat(M), reduction="none"
+        ).view(M, -1)
+        train_loss = _masked_mean(losses, masks)
+        with torch.no_grad():
+            correct = (logits.argmax(-1) == sub_targets).to(dtype)
+            add_correct = (stack.logits(add_tokens, value_update=update).argmax(-1) == add_targets).to(dtype)
+            curves[:, epoch] = torch.stack(
+                [train_loss, _masked_mean(correct, masks), _masked_mean(correct, 1 - masks), add_correct.mean(-1)]
+            )
+        if epoch == epochs:
+            break
+        opt.zero_grad()
+        train_loss.sum().backward()
+        opt.step()
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    c = curves.cpu().numpy()
+    return FinetuneResult(
+        config,
+        pretrained,
+        A.detach().cpu(),
+        B.detach().cpu(),
+        masks.bool().cpu(),
+        c[0],
+        c[1],
+        c[2],
+        c[3],
+        lr,
+        scaling,
+        time.perf_counter() - start,
+    )

@@ -1,0 +1,346 @@
+r"""Chapter 6's study of the toy transformer: every depth pre-trained and fine-tuned, and
+what the particle picture says about the result.
+
+- :func:`run_study`: pre-training on addition and LoRA fine-tuning on subtraction for
+  every depth of the configuration (seeds trained together, depth by depth).
+- :func:`value_spectra`: the spectra of :math:`W_V` (what the authors plotted) and of
+  :math:`W_O W_V` (the value matrix of the particle picture, since the layer adds
+  :math:`W_O \sum_j P_{ij} W_V h_j`), and the hypotheses of Thm 5.4 for the latter with
+  :math:`A = W_K^\top W_Q/\sqrt d`.
+- :func:`layer_comparison`: the token states layer by layer, before and after
+  fine-tuning, for the head run up to several times its trained depth: W2 between the
+  two clouds of every input sequence, mean cosine similarity, number of clusters.
+- :func:`finetune_check`: fine-tuning at other learning rates and LoRA scales, and with a
+  full-rank update of :math:`W_V`, to tell "LoRA on V cannot learn it" from "this run
+  did not".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .. import measures, spectra
+from . import toy
+
+__all__ = [
+    "LayerComparison",
+    "ToyStudy",
+    "ValueSpectra",
+    "finetune_check",
+    "layer_comparison",
+    "run_study",
+    "value_spectra",
+]
+
+
+@dataclass
+class ToyStudy:
+    """Pre-training and fine-tuning results per depth, and the wall time of each."""
+
+    config: toy.ToyConfig
+    pretrained: dict
+    finetuned: dict
+
+    @property
+    def depths(self) -> tuple:
+        return tuple(self.pretrained)
+
+    def final_accuracy(self) -> dict:
+        """(depths, seeds) arrays of the final pre-training accuracies: train, held-out, all pairs."""
+        return {
+            key: np.array([self.pretrained[k].final()[key] for k in self.depths]) for key in ("train", "test", "all")
+        }
+
+    def forgetting_epochs(self, level: float = 0.5) -> np.ndarray:
+        """(depths, seeds): fine-tuning epochs until addition accuracy drops below ``level``."""
+        return np.array([self.finetuned[k].forgetting_epoch(level) for k in self.depths])
+
+    def subtraction_accuracy(self) -> dict:
+        """(depths, seeds) arrays of the best and final held-out subtraction accuracy."""
+        return {
+            "best": np.array([self.finetuned[k].sub_test_acc.max(axis=0) for k in self.depths]),
+            "final": np.array([self.finetuned[k].sub_test_acc[-1] for k in self.depths]),
+            "train_final": np.array([self.finetuned[k].sub_train_acc[-1] for k in self.depths]),
+        }
+
+    def seconds(self) -> float:
+        return float(sum(r.seconds for r in self.pretrained.values()) + sum(r.seconds for r in self.finetuned.values()))
+
+    def embedding_norms(self) -> dict:
+        """Mean norm, over all models, of the embeddings of '+' and '-' after pre-training:
+        '-' never occurs in pre-training, so only weight decay acts on it."""
+        p = self.config.p
+        embed = [r.stack.params["embed"] for r in self.pretrained.values()]
+        return {
+            op: float(np.mean([e[:, p + k].norm(dim=-1).mean().item() for e in embed]))
+            for op, k in (("+", 1), ("-", 2))
+        }
+
+    def depth_trend(self, level: float = 0.5) -> tuple[float, str]:
+        """Spearman correlation between depth and the epochs to forget (seeds pooled; runs
+        that never forgot count as the longest), and a verdict from the means per depth."""
+        from scipy.stats import spearmanr
+
+        epochs = self.forgetting_epochs(level)
+        depths = np.repeat(np.array(self.depths, dtype=float), epochs.shape[1])
+        filled = np.where(np.isfinite(epochs), epochs, np.nanmax(np.where(np.isfinite(epochs), epochs, np.nan)) + 1)
+        rho = float(spearmanr(depths, filled.ravel()).statistic)
+        means = filled.mean(axis=1)
+        steps = np.diff(means)
+        if np.all(steps > 0):
+            verdict = "grows with depth"
+        elif np.all(steps < 0):
+            verdict = "shrinks with depth"
+        else:
+            verdict = "does not change monotonically with depth"
+        return rho, verdict
+
+    def glue_values(self) -> dict:
+        """The numbers Chapter 6 quotes, by name."""
+        c = self.config
+        acc = self.final_accuracy()
+        sub = self.subtraction_accuracy()
+        forget = self.forgetting_epochs()
+        rho, verdict = self.depth_trend()
+        norms = self.embedding_norms()
+        first_loss = np.array([self.finetuned[k].sub_loss[0] for k in self.depths])
+        values = {
+            "toy_p": c.p,
+            "toy_d": c.d,
+            "toy_train_percent": round(100 * c.train_fraction),
+            "toy_epochs": c.epochs,
+            "toy_n_seeds": len(c.seeds),
+            "toy_rank": c.lora_rank,
+            "toy_alpha": c.lora_alpha,
+            "toy_scaling": c.lora_scaling,
+            "toy_lora_lr": c.lora_lr,
+            "toy_lora_epochs": c.lora_epochs,
+            "toy_sub_percent": round(100 * c.sub_train_fraction),
+            "toy_all_min": float(acc["all"].min()),
+            "toy_all_max": float(acc["all"].max()),
+            "toy_train_min": float(acc["train"].min()),
+            "toy_test_min": float(acc["test"].min()),
+            "toy_test_max": float(acc["test"].max()),
+            "toy_forget_min": float(np.nanmin(np.where(np.isfinite(forget), forget, np.nan))),
+            "toy_forget_max": float(np.nanmax(np.where(np.isfinite(forget), forget, np.nan))),
+            "toy_forget_never": int((~np.isfinite(forget)).sum()),
+            "toy_forget_rho": rho,
+            "toy_forget_verdict": verdict,
+            "toy_sub_best_max": float(sub["best"].max()),
+            "toy_sub_final_mean": float(sub["final"].mean()),
+            "toy_sub_train_final_mean": float(sub["train_final"].mean()),
+            "toy_first_loss_min": float(first_loss.min()),
+            "toy_first_loss_max": float(first_loss.max()),
+            "toy_norm_plus": norms["+"],
+            "toy_norm_minus": norms["-"],
+            "toy_minutes": self.seconds() / 60,
+        }
+        for k, depth in enumerate(self.depths):
+            row = forget[k][np.isfinite(forget[k])]
+            values[f"toy_forget_mean_{depth}"] = float(row.mean()) if row.size else float("inf")
+        return values
+
+
+def run_study(config: toy.ToyConfig, *, progress: bool = True) -> ToyStudy:
+    """Pre-train (addition) and fine-tune (subtraction, LoRA on V) every depth of ``config``."""
+    pretrained, finetuned = {}, {}
+    for depth in config.depths:
+        pretrained[depth] = toy.pretrain(config, depth, progress=progress)
+        finetuned[depth] = toy.finetune(pretrained[depth], progress=progress)
+    return ToyStudy(config, pretrained, finetuned)
+
+
+@dataclass
+class ValueSpectra:
+    r"""Eigenvalues of :math:`W_V` and :math:`W_O W_V` of one model, before and after LoRA
+    (``None`` before fine-tuning), and the top eigenpair of :math:`W_O W_V`."""
+
+    value: np.ndarray
+    ov: np.ndarray
+    value_tuned: np.ndarray | None
+    ov_tuned: np.ndarray | None
+    top: spectra.TopEigenpair
+    attention: np.ndarray
+    value_matrix: np.ndarray
+    top_tuned: spectra.TopEigenpair | None = None
+
+    @property
+    def hypotheses(self) -> dict:
+        """Thm 5.4 for :math:`W_O W_V`: real positive top eigenvalue, gap, :math:`c_{1,1} > 0`."""
+        return {
+            "lambda1": self.top.eigenvalue,
+            "real_positive": self.top.is_real_positive,
+            "gap": self.top.gap,
+            "c11": self.top.attention_alignment(self.attention),
+            "holds": self.top.satisfies_theorem_5_4(self.attention),
+        }
+
+    def outliers(self) -> int:
+        """Eigenvalues of the fine-tuned :math:`W_O \\tilde W_V` outside the disc that holds
+        the spectrum of :math:`W_O W_V` (0 before fine-tuning)."""
+        if self.ov_tuned is None:
+            return 0
+        return int(np.sum(np.abs(self.ov_tuned) > np.abs(self.ov).max() * (1 + 1e-9)))
+
+
+def value_spectra(pretrained: toy.PretrainResult, m: int, finetuned: toy.FinetuneResult | None = None) -> ValueSpectra:
+    """The spectra of model ``m`` of a stack (see :class:`ValueSpectra`)."""
+    P = {k: v[m].double().numpy() for k, v in pretrained.stack.params.items()}
+    d = P["value"].shape[0]
+    attention = P["key"].T @ P["query"] / np.sqrt(d)
+    ov = P["output"] @ P["value"]
+    tuned = None if finetuned is None else P["value"] + finetuned.value_update()[m].double().numpy()
+    ov_tuned = None if tuned is None else P["output"] @ tuned
+    return ValueSpectra(
+        value=np.linalg.eigvals(P["value"]),
+        ov=np.linalg.eigvals(ov),
+        value_tuned=None if tuned is None else np.linalg.eigvals(tuned),
+        ov_tuned=None if tuned is None else np.linalg.eigvals(ov_tuned),
+        top=spectra.top_eigenpair(ov),
+        attention=attention,
+        value_matrix=P["value"],
+        top_tuned=None if tuned is None else spectra.top_eigenpair(ov_tuned),
+    )
+
+
+@dataclass
+class LayerComparison:
+    """Token states of the pre-trained and fine-tuned model, layer 0 to ``n_layers``.
+
+    ``w2`` (layers,): mean over input sequences of W2 between the 4-token clouds of
+    the two models; ``cosine_pre``/``cosine_tuned`` (layers,): mean pairwise cosine
+    similarity of the 4 tokens; ``clusters_pre``/``clusters_tuned`` (layers,): mean
+    number of clusters of the normalised tokens (merged within ``tol``).
+    """
+
+    depth: int
+    layers: np.ndarray
+    w2: np.ndarray
+    relative_w2: np.ndarray
+    cosine_pre: np.ndarray
+    cosine_tuned: np.ndarray
+    clusters_pre: np.ndarray
+    clusters_tuned: np.ndarray
+
+
+def _cosine_and_clusters(states: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """states (layers, sequences, n, d): mean pairwise cosine and mean cluster count."""
+    unit = states / np.linalg.norm(states, axis=-1, keepdims=True)
+    gram = unit @ np.swapaxes(unit, -1, -2)
+    n = states.shape[-2]
+    off = ~np.eye(n, dtype=bool)
+    cosine = gram[..., off].mean(axis=(-1, -2))
+    counts = np.array([[len(measures.cluster_centers(z, tol=tol)) for z in layer] for layer in unit])
+    return cosine, counts.mean(axis=1)
+
+
+def layer_comparison(
+    finetuned: toy.FinetuneResult, m: int, *, multiple: int = 4, n_sequences: int = 64, tol: float = 0.05, seed: int = 0
+) -> LayerComparison:
+    """Run member ``m``'s head ``multiple`` times its trained depth on ``n_sequences``
+    addition inputs (a seeded sample), before and after LoRA, and compare layer by layer."""
+    pre = finetuned.pretrained
+    data = toy.arithmetic_data(pre.config.p, "+")
+    pick = torch.randperm(data.tokens.shape[0], generator=torch.Generator().manual_seed(seed))[:n_sequences]
+    tokens = data.tokens[pick]
+    n_layers = multiple * pre.depth
+    # in float64: nothing normalises the residual stream, whose norm grows geometrically
+    # with the layers (float32 overflowed after 40 layers of a depth-2 model)
+    stack = toy.Stack({k: v.double() for k, v in pre.stack.params.items()}, pre.depth, pre.stack.p)
+    with torch.no_grad():
+        before = stack.residual_stream(tokens, n_layers)[:, m].numpy()
+        after = stack.residual_stream(tokens, n_layers, value_update=finetuned.value_update().double())[:, m].numpy()
+    for name, states in (("pre-trained", before), ("fine-tuned", after)):
+        bad = np.flatnonzero(~np.isfinite(states).all(axis=(1, 2, 3)))
+        if bad.size:
+            raise ValueError(
+                f"the {name} token states leave float64 at layer {bad[0]} of n_layers = {n_layers} "
+                f"(multiple = {multiple}): the unnormalised residual stream grows geometrically; "
+                "use a smaller multiple"
+            )
+    w2 = np.array([[measures.wasserstein2(a, b) for a, b in zip(la, lb)] for la, lb in zip(before, after)])
+    size = np.linalg.norm(before, axis=-1).mean(axis=-1)  # typical token norm per layer and sequence
+    cos_pre, cl_pre = _cosine_and_clusters(before, tol)
+    cos_tuned, cl_tuned = _cosine_and_clusters(after, tol)
+    return LayerComparison(
+        pre.depth,
+        np.arange(n_layers + 1),
+        w2.mean(axis=1),
+        (w2 / size).mean(axis=1),
+        cos_pre,
+        cos_tuned,
+        cl_pre,
+        cl_tuned,
+    )
+
+
+def finetune_check(
+    pretrained: toy.PretrainResult,
+    *,
+    lrs=(1e-4, 1e-3, 1e-2),
+    scalings=(1.0, 4.0),
+    epochs: int | None = None,
+    progress: bool = False,
+) -> list[dict]:
+    """Fine-tune ``pretrained`` again at each (learning rate, alpha / r), and once with a
+    full-rank update of :math:`W_V` (rank d: every entry of the update is free).  Returns
+    one row per run: its settings, final subtraction train / held-out accuracy, final
+    addition accuracy (means over the seeds)."""
+    rows = []
+    config = pretrained.config
+    for lr in lrs:
+        for scaling in scalings:
+            run = toy.finetune(pretrained, lr=lr, scaling=scaling, epochs=epochs, progress=progress)
+            rows.append(_row(f"LoRA r = {config.lora_rank}", lr, scaling, run))
+    full = toy.finetune(
+        pretrained, lr=max(lrs[len(lrs) // 2], 1e-4), scaling=1.0, epochs=epochs, full_rank=True, progress=progress
+    )
+    rows.append(_row(f"full-rank update of W_V (r = {config.d})", full.lr, 1.0, full))
+    return rows
+
+
+def _row(kind, lr, scaling, run) -> dict:
+    return {
+        "update": kind,
+        "lr": lr,
+        "alpha/r": scaling,
+        "sub train": float(run.sub_train_acc[-1].mean()),
+        "sub held-out": float(run.sub_test_acc[-1].mean()),
+        "sub held-out (best)": float(run.sub_test_acc.max(axis=0).mean()),
+        "add (all pairs)": float(run.add_acc[-1].mean()),
+        "first loss": float(run.sub_loss[0].mean()),
+        "final loss": float(run.sub_loss[-1].mean()),
+    }
+
+
+def spectra_of_study(study: ToyStudy, m: int = 0) -> dict:
+    """:func:`value_spectra` of member ``m`` at every depth, before and after LoRA."""
+    return {k: value_spectra(study.pretrained[k], m, study.finetuned[k]) for k in study.depths}
+
+
+def hypotheses_rows(study: ToyStudy) -> list[dict]:
+    """One row per trained model: the top eigenvalue of :math:`W_V` and of
+    :math:`W_O W_V`, and whether the latter satisfies the hypotheses of Thm 5.4 (real
+    positive top eigenvalue, gap to the second, :math:`c_{1,1} > 0`) before and after LoRA."""
+    rows = []
+    for depth in study.depths:
+        for m, seed in enumerate(study.pretrained[depth].seeds):
+            s = value_spectra(study.pretrained[depth], m, study.finetuned[depth])
+            h = s.hypotheses
+            rows.append(
+                {
+                    "depth": depth,
+                    "seed": seed,
+                    "top eig W_V": spectra.top_eigenpair(s.value_matrix).eigenvalue,
+                    "top eig W_O W_V": h["lambda1"],
+                    "gap": h["gap"],
+                    "c11": h["c11"],
+                    "Thm 5.4 holds": h["holds"],
+                    "holds after LoRA": s.top_tuned.satisfies_theorem_5_4(s.attention),
+                    "outliers after LoRA": s.outliers(),
+                }
+            )
+    return rows

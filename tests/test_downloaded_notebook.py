@@ -1,0 +1,76 @@
+"""A reader downloads a chapter and the library from the site and runs it elsewhere:
+a fresh virtual environment, the wheel the site serves (dependencies from the package
+index), the notebook executed there, and the same number as on the site."""
+
+import json
+import re
+import subprocess
+import sys
+import urllib.request
+from urllib.parse import urljoin
+
+import pytest
+
+from site_tools import StaticServer, build_site
+
+pytestmark = [pytest.mark.book, pytest.mark.xdist_group("kernels")]
+
+RUN = r"""
+import json, sys
+import nbformat
+from nbclient import NotebookClient
+nb = nbformat.read(sys.argv[1], as_version=4)
+for cell in nb.cells:
+    if cell.cell_type == "code":
+        cell.outputs = []
+NotebookClient(nb, timeout=900, kernel_name="python3").execute()
+glued = {}
+for cell in nb.cells:
+    for out in cell.get("outputs", []):
+        name = out.get("metadata", {}).get("scrapbook", {}).get("name")
+        if name:  # myst-nb's glue keeps the value's repr under a record MIME type
+            glued[name] = out["data"]["application/papermill.record/text/plain"]
+print("GLUED " + json.dumps(glued))
+"""
+
+
+def _glued(nb: dict) -> dict:
+    return {
+        out["metadata"]["scrapbook"]["name"]: out["data"]["application/papermill.record/text/plain"]
+        for cell in nb["cells"]
+        for out in cell.get("outputs", [])
+        if out.get("metadata", {}).get("scrapbook", {}).get("name")
+    }
+
+
+def test_a_downloaded_chapter_runs_in_a_fresh_environment(tmp_path):
+    html, _ = build_site(tmp_path / "site")
+    with StaticServer(html) as server:
+        page_url = server.url + "book/ch01_particles.html"
+        page = urllib.request.urlopen(page_url).read().decode()
+        links = re.findall(r'href="([^"]+\.(?:ipynb|whl))"', page)
+        notebook_url = urljoin(page_url, next(link for link in links if link.endswith(".ipynb")))
+        wheel_url = urljoin(page_url, next(link for link in links if link.endswith(".whl")))
+        notebook = tmp_path / "ch01_particles.ipynb"
+        notebook.write_bytes(urllib.request.urlopen(notebook_url).read())
+        wheel = tmp_path / wheel_url.rsplit("/", 1)[1]
+        wheel.write_bytes(urllib.request.urlopen(wheel_url).read())
+    on_site = _glued(json.loads(notebook.read_text()))
+    assert "w2_translation" in on_site
+
+    venv = tmp_path / "reader-venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    install = subprocess.run(
+        [python, "-m", "pip", "install", "--quiet", f"{wheel}[chapters]", "nbclient"], capture_output=True, text=True
+    )
+    assert install.returncode == 0, install.stderr[-3000:]
+    subprocess.run(
+        [python, "-m", "ipykernel", "install", "--sys-prefix", "--name", "python3"], check=True, capture_output=True
+    )
+    run = subprocess.run([python, "-c", RUN, str(notebook)], capture_output=True, text=True, cwd=tmp_path, timeout=1200)
+    assert run.returncode == 0, run.stderr[-3000:]
+    there = json.loads(run.stdout.split("GLUED ", 1)[1])
+    # the number the site shows, computed again by a reader's own installation
+    assert there["w2_translation"] == on_site["w2_translation"]
+    assert there["n_clusters_identity"] == on_site["n_clusters_identity"]

@@ -1,0 +1,44 @@
+"""The plain-text tables chapters print, and the verdict Chapter 6 draws from its data."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from lora_clusters import report
+
+
+def test_table_aligns_columns_and_formats_numbers():
+    rows = [
+        {"depth": 2, "acc": np.float32(0.28865978), "eig": np.complex128(1 - 2j), "ok": np.bool_(True)},
+        {"depth": 10, "acc": 1.0, "eig": 0.5 + 0j, "ok": False},
+    ]
+    lines = report.table(rows).splitlines()
+    assert lines[0].split() == ["depth", "acc", "eig", "ok"]
+    assert lines[1].split() == ["2", "0.289", "1.000-2.000i", "True"]
+    assert lines[2].split() == ["10", "1", "0.500", "False"]
+    assert len({len(line) for line in lines}) == 1  # right-aligned to common widths
+    assert report.table([]) == "(no rows)"
+
+
+def _study(epochs_by_depth):
+    pytest.importorskip("torch")
+    from lora_clusters.nets import toy_study
+
+    finetuned = {
+        d: SimpleNamespace(forgetting_epoch=lambda level, e=e: np.array(e, dtype=float))
+        for d, e in epochs_by_depth.items()
+    }
+    return toy_study.ToyStudy(config=None, pretrained=dict.fromkeys(epochs_by_depth), finetuned=finetuned)
+
+
+def test_depth_verdict_follows_the_means_and_the_rank_correlation():
+    rho, verdict = _study({2: [100, 120, 110], 4: [150, 160, 170], 8: [300, 280, 290]}).depth_trend()
+    assert verdict == "grows with depth" and rho > 0.9
+    rho, verdict = _study({2: [300, 280, 290], 4: [150, 160, 170], 8: [100, 120, 110]}).depth_trend()
+    assert verdict == "shrinks with depth" and rho < -0.9
+    _, verdict = _study({2: [100, 100, 100], 4: [300, 300, 300], 8: [200, 200, 200]}).depth_trend()
+    assert verdict == "does not change monotonically with depth"
+    # a run that never forgot counts as the longest
+    rho, verdict = _study({2: [100, 100, 100], 4: [200, 200, np.inf]}).depth_trend()
+    assert verdict == "grows with depth" and rho > 0.8

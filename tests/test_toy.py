@@ -1,0 +1,175 @@
+"""The attention-only toy transformer (App. G.1): training, the batched trainer, and LoRA
+through peft, each against an independent computation."""
+
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+peft = pytest.importorskip("peft")
+
+from lora_clusters.nets import runtime, scale, toy  # noqa: E402
+
+SMOKE = toy.config_for("smoke")
+
+
+@pytest.fixture(autouse=True)
+def one_thread(monkeypatch):
+    """One torch thread for the library and for the reference computations alike: with
+    several, reductions may be summed in another order, and Adam amplifies the rounding."""
+    monkeypatch.setenv(runtime.ENV, "1")
+    with runtime.threads(1):
+        yield
+
+
+def test_tiny_configuration_learns_addition_well_above_chance():
+    result = toy.pretrain(SMOKE, depth=2)
+    final = result.final()
+    chance = 1.0 / SMOKE.p
+    assert final["train"].min() == 1.0  # fits the training pairs
+    assert final["all"].min() >= 0.9  # and most of all p^2 pairs
+    assert final["test"].min() >= 4 * chance  # held-out pairs: well above chance
+    assert result.train_loss[-1].max() < 0.1 * result.train_loss[0].min()
+
+
+def test_stack_computes_what_the_module_computes():
+    models = [toy.initial_model(SMOKE.p, SMOKE.d, 3, seed) for seed in (0, 1)]
+    stack = toy.Stack.from_models(models)
+    data = toy.arithmetic_data(SMOKE.p, "-")
+    for m, model in enumerate(models):
+        torch.testing.assert_close(stack.logits(data.tokens)[m], model(data.tokens), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(
+            stack.residual_stream(data.tokens, 6)[:, m], model.residual_stream(data.tokens, 6), rtol=1e-5, atol=1e-5
+        )
+        # and back: the member as a module is the same model
+        torch.testing.assert_close(stack.model(m)(data.tokens), model(data.tokens))
+    # one seed, one start: the parameters do not depend on the depth
+    deep = toy.initial_model(SMOKE.p, SMOKE.d, 8, 0)
+    assert all(torch.equal(a, b) for a, b in zip(deep.parameters(), models[0].parameters()))
+
+
+def test_stacked_adamw_is_torch_adamw_model_by_model():
+    gen = torch.Generator().manual_seed(0)
+    start = torch.randn(3, 4, 5, generator=gen, dtype=torch.float64)
+    targets = torch.randn(3, 4, 5, generator=gen, dtype=torch.float64)
+    ours = start.clone().requires_grad_(True)
+    opt = toy.StackedAdamW([ours], torch.full((3,), 1e-2, dtype=torch.float64), betas=(0.9, 0.98), weight_decay=1.0)
+    theirs = [start[m].clone().requires_grad_(True) for m in range(3)]
+    ref = torch.optim.AdamW(theirs, lr=1e-2, betas=(0.9, 0.98), weight_decay=1.0)
+    for _ in range(25):
+        opt.zero_grad()
+        ((ours - targets) ** 3).abs().sum().backward()
+        opt.step()
+        ref.zero_grad()
+        sum(((t - targets[m]) ** 3).abs().sum() for m, t in enumerate(theirs)).backward()
+        ref.step()
+    torch.testing.assert_close(ours.detach(), torch.stack([t.detach() for t in theirs]), rtol=1e-12, atol=1e-12)
+
+
+def test_batched_trainer_equals_training_each_model_alone():
+    config = toy.config_for("smoke", epochs=30)
+    together = toy.pretrain(config, 2, seeds=(0, 1, 2), dtype=torch.float64)
+    alone = toy.pretrain(config, 2, seeds=(1,), dtype=torch.float64)
+    for name, value in together.stack.params.items():
+        torch.testing.assert_close(value[1], alone.stack.params[name][0], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(together.train_loss[:, 1], alone.train_loss[:, 0], rtol=1e-10)
+    tuned_together = toy.finetune(together, epochs=10)
+    tuned_alone = toy.finetune(alone, epochs=10)
+    torch.testing.assert_close(tuned_together.lora_B[1], tuned_alone.lora_B[0], rtol=1e-10, atol=1e-12)
+
+
+def _peft_model(model, config):
+    lora = peft.LoraConfig(
+        r=config.lora_rank, lora_alpha=config.lora_alpha, lora_dropout=0.0, target_modules=["value"], bias="none"
+    )
+    return peft.get_peft_model(model, lora)
+
+
+def test_peft_lora_touches_only_the_value_matrix():
+    config, d = SMOKE, SMOKE.d
+    model = toy.initial_model(config.p, d, 2, seed=0).double()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    wrapped = _peft_model(model, config)
+    trainable = [p for p in wrapped.parameters() if p.requires_grad]
+    assert sum(p.numel() for p in trainable) == 2 * config.lora_rank * d  # A (r, d) and B (d, r)
+    data = toy.arithmetic_data(config.p, "-")
+    opt = torch.optim.AdamW(trainable, lr=1e-2, weight_decay=0.0)
+    for _ in range(20):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(wrapped(data.tokens), data.targets).backward()
+        opt.step()
+    layer = wrapped.base_model.model.attention.value
+    A, B = layer.lora_A["default"].weight.detach(), layer.lora_B["default"].weight.detach()
+    assert B.abs().max() > 0  # it trained
+    merged = wrapped.merge_and_unload()
+    after = merged.state_dict()
+    assert set(after) == set(before)
+    for name, value in before.items():
+        if name == "attention.value.weight":
+            torch.testing.assert_close(
+                after[name], value + (config.lora_alpha / config.lora_rank) * B @ A, rtol=1e-12, atol=1e-12
+            )
+        else:
+            assert torch.equal(after[name], value), name  # bit-identical
+
+
+def test_batched_lora_is_peft_lora():
+    """One model fine-tuned by :func:`toy.finetune` and by peft with torch's AdamW, from
+    the same factors and on the same split: the same factors after training."""
+    config = toy.config_for("smoke", epochs=40, lora_epochs=15, lora_lr=3e-3)
+    pre = toy.pretrain(config, 2, seeds=(0,), dtype=torch.float64)
+    wrapped = _peft_model(pre.stack.model(0).double(), config)
+    layer = wrapped.base_model.model.attention.value
+    A0, B0 = layer.lora_A["default"].weight.detach().clone(), layer.lora_B["default"].weight.detach().clone()
+    B0 += 0.01  # a nonzero start, so that the first step moves A too
+    with torch.no_grad():
+        layer.lora_B["default"].weight.copy_(B0)
+    ours = toy.finetune(pre, init=(A0[None], B0[None]))
+    data = toy.arithmetic_data(config.p, "-")
+    mask = data.split(config.sub_train_fraction, 0)
+    trainable = [layer.lora_A["default"].weight, layer.lora_B["default"].weight]
+    opt = torch.optim.AdamW(trainable, lr=config.lora_lr, betas=(0.9, 0.999), weight_decay=0.0)
+    for _ in range(config.lora_epochs):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(wrapped(data.tokens[mask]), data.targets[mask]).backward()
+        opt.step()
+    # Adam divides by sqrt(v): float64 rounding in a near-zero gradient component (the two
+    # losses are summed in different orders) moves that component by up to ~1e-7, while the
+    # factors moved by ~1e-2: agreement to 1e-5 of the change
+    moved = (ours.lora_A[0] - A0).abs().max()
+    assert moved > 1e-3
+    torch.testing.assert_close(ours.lora_A[0], trainable[0].detach(), rtol=0, atol=1e-5 * float(moved))
+    torch.testing.assert_close(ours.lora_B[0], trainable[1].detach(), rtol=0, atol=1e-5 * float(moved))
+    with torch.no_grad():
+        final_loss = torch.nn.functional.cross_entropy(wrapped(data.tokens[mask]), data.targets[mask])
+    # the factors agree to ~1e-7, so the loss to ~1e-9 relative; rounding in vectorised
+    # reductions varies between runs, hence a margin of a hundred
+    np.testing.assert_allclose(ours.sub_loss[-1, 0], float(final_loss), rtol=1e-7)
+    assert math.isclose(ours.scaling, config.lora_alpha / config.lora_rank)
+
+
+@pytest.mark.parametrize(
+    "build, name",
+    [
+        (lambda: toy.ToyConfig(p=120, vocab_size=116), "p"),
+        (lambda: toy.ToyConfig(d=8, lora_rank=9), "lora_rank"),
+        (lambda: toy.ToyConfig(depths=(2, 0)), "depths"),
+        (lambda: toy.ToyConfig(depths=(2.5,)), "depths"),
+        (lambda: toy.ToyConfig(train_fraction=1.0), "train_fraction"),
+        (lambda: toy.pretrain(SMOKE, depth=100), "depth"),
+        (lambda: toy.config_for("huge"), "scale"),
+        (lambda: toy.arithmetic_data(7, "*"), "op"),
+    ],
+)
+def test_bad_configurations_raise_clear_errors(build, name):
+    with pytest.raises(ValueError, match=name):
+        build()
+
+
+def test_unknown_scale_setting_names_the_variable(monkeypatch):
+    monkeypatch.setenv(scale.ENV, "laptop")
+    with pytest.raises(ValueError, match=scale.ENV):
+        scale.current()
+    monkeypatch.setenv(scale.ENV, "smoke")
+    assert toy.config_for() == toy.SCALES["smoke"]
