@@ -74,15 +74,8 @@ def _project(tmp_path):
     (root / "_config.yml").write_text("execute:\n  cache: execution_cache\n")
     (root / "book" / "intro.md").write_text("# Intro\n")
     chapter = root / "book" / "chapter.md"
-    cache_path = root / "execution_cache"
-    jc = get_cache(cache_path)
     for text in (CHAPTER.replace("x = 1", "x = 0"), CHAPTER):  # an old version, then the current one
-        chapter.write_text(text)
-        nb = cache.read_chapter(chapter)
-        for cell in nb.cells:
-            if cell.cell_type == "code":
-                cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="ran\n")]
-        jc.cache_notebook_bundle(CacheBundleIn(nb, str(chapter)), check_validity=False)
+        _cache_version(chapter, text)
     return root, chapter
 
 

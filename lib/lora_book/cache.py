@@ -91,13 +91,20 @@ def executed_chapter(path: Path, cache_path: Path):
     pk = _record_id(cache, source, _record_ids(cache))
     if pk is None:
         return None
-    executed = [c for c in cache.get_cache_bundle(pk).nb.cells if c.cell_type == "code"]
-    code = [c for c in source.cells if c.cell_type == "code"]
-    if len(executed) != len(code):
-        return None
-    for cell, done in zip(code, executed):
-        cell.outputs, cell.execution_count = done.outputs, done.get("execution_count")
-    return source
+    return source if put_outputs(source, cache.get_cache_bundle(pk).nb) else None
+
+
+def put_outputs(chapter, executed) -> bool:
+    """Give the code cells of ``chapter`` the outputs and execution counts of the code
+    cells of ``executed`` (the same code, run); False, and nothing changed, when the
+    two do not have the same number of code cells."""
+    code = [c for c in chapter.cells if c.cell_type == "code"]
+    done = [c for c in executed.cells if c.cell_type == "code"]
+    if len(code) != len(done):
+        return False
+    for cell, ran in zip(code, done):
+        cell.outputs, cell.execution_count = ran.outputs, ran.get("execution_count")
+    return True
 
 
 def committed_hashes(root: Path = ROOT) -> set[str] | None:
@@ -205,9 +212,7 @@ def execute(paths, scale: str, root: Path = ROOT) -> list[int]:
             folder = str(path.resolve().parent)
             NotebookClient(run, timeout=None, kernel_name="python3", resources={"metadata": {"path": folder}}).execute()
             seconds = time.perf_counter() - start
-            for cell, done in zip(nb.cells, run.cells):
-                if cell.cell_type == "code":
-                    cell.outputs, cell.execution_count = done.outputs, done.get("execution_count")
+            put_outputs(nb, run)
             record = cache.cache_notebook_bundle(
                 CacheBundleIn(nb, str(path.resolve()), data={"execution_seconds": seconds}),
                 check_validity=False,

@@ -12,6 +12,7 @@ and opens the downloaded notebook.
 
 from __future__ import annotations
 
+import functools
 import shutil
 import subprocess
 import sys
@@ -21,8 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@functools.cache
 def version(root: Path = ROOT) -> str:
-    """The package version from ``pyproject.toml``."""
+    """The package version from ``pyproject.toml`` (read once: every page asks)."""
     import tomllib
 
     return tomllib.loads((root / "pyproject.toml").read_text())["project"]["version"]
