@@ -20,6 +20,8 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3" >/dev/null
 	# MathJax, RequireJS and the widget manager, served by the site itself (see lib/lora_book/assets.py)
 	$(PY) -m lora_book.assets
+	# the offline models and texts of chapters 7-8 (pinned, hash-checked; see lib/lora_book/models.py)
+	$(PY) -m lora_book.models
 	touch $(STAMP)
 
 # record the lib fingerprint in every chapter, so the execution cache re-runs
@@ -34,13 +36,14 @@ book: fingerprint
 	@echo "site: _build/html/index.html"
 
 # chapters that train networks: at the scale LORA_BOOK_SCALE names (smoke, cpu, gpu)
-GPU_CHAPTERS := book/ch06_toy_transformer.md
+GPU_CHAPTERS := book/ch06_toy_transformer.md book/ch08_depth_clustering.md book/ch09_lora_language_model.md
 
 # on a machine with a GPU: re-execute the GPU chapters at the paper's scale and replace
 # their committed cache records (same code, same record key); `make book` then renders
 # them on any laptop without executing them
+# MODEL=/path/to/Llama-2-7b-hf runs the real-model chapters on that model (bfloat16)
 gpu: fingerprint
-	$(PY) -m lora_book.cache execute --scale gpu $(GPU_CHAPTERS)
+	LORA_BOOK_MODEL=$(MODEL) $(PY) -m lora_book.cache execute --scale gpu $(GPU_CHAPTERS)
 	$(MAKE) book
 
 # before committing execution_cache/: drop the records no current chapter uses (a build
@@ -66,6 +69,7 @@ browser:
 lint: $(STAMP)
 	$(VENV)/bin/ruff check lib tests benchmarks
 	$(VENV)/bin/ruff format --check lib tests benchmarks
+	$(PY) -m lora_book.codestyle book
 
 test: lint browser
 	CHROMIUM=$(CHROMIUM) $(PY) -m pytest -q -n 2 --dist loadgroup

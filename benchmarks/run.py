@@ -21,6 +21,8 @@
   the paper's sizes, each depth, for the batched trainer (the seeds of one depth
   together, no host sync per epoch) and for an authors-style loop (one model at a time,
   evaluation and logging with host syncs every epoch), per model; and their ratio.
+- head_spectra: the spectra of every head of the offline models (Chapter 7) on the
+  d_h x d_h cores, against the d x d route timed on a few heads and extrapolated.
 - w2_memory: exact W2 between two clouds of 5000 tokens in d = 64 (and 2000), each in a
   fresh process: wall time and peak resident memory above the process's baseline;
   targets 1 GB and 10 s at n = 5000.
@@ -336,6 +338,38 @@ def bench_toy_training():
     return {"rows": rows, "device": "cpu"}
 
 
+def bench_head_spectra():
+    from lora_clusters.nets import pretrained
+
+    rows = []
+    for name in ("smollm2", "minilm"):
+        weights = pretrained.attention_weights(pretrained.load(name), name)
+        heads = weights.n_layers * weights.n_heads
+        core = best_of(lambda w=weights: pretrained.head_spectra(w), repeat=2)
+        sample = [(layer, h) for layer in range(0, weights.n_layers, max(1, weights.n_layers // 3)) for h in (0,)]
+        start = time.perf_counter()
+        for layer, h in sample:
+            pretrained.naive_head_spectra(weights, layer, h)
+        naive_per_head = (time.perf_counter() - start) / len(sample)
+        rows.append(
+            {
+                "model": name,
+                "d": weights.d,
+                "head_dim": weights.head_dim,
+                "heads": heads,
+                "core_route_all_heads_s": core,
+                "naive_route_per_head_s": naive_per_head,
+                "naive_route_all_heads_s_extrapolated": naive_per_head * heads,
+                "speed_up": naive_per_head * heads / core,
+            }
+        )
+        print(
+            f"{name}: core route {core:.2f} s for {heads} heads; naive {naive_per_head:.3f} s per head, "
+            f"{naive_per_head * heads:.0f} s for all (x{naive_per_head * heads / core:.0f})"
+        )
+    return {"rows": rows}
+
+
 BENCHES = {
     "sweep": bench_sweep,
     "phase_diagram": bench_phase_diagram,
@@ -344,6 +378,7 @@ BENCHES = {
     "scaling": bench_scaling,
     "w2_memory": bench_w2_memory,
     "toy_training": bench_toy_training,
+    "head_spectra": bench_head_spectra,
 }
 
 

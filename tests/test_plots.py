@@ -48,3 +48,30 @@ def test_every_frame_shows_its_tokens_in_axes_of_real_size(make, follow):
                 assert np.all((xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)), frame
     finally:
         plt.close(fig)
+
+
+def test_paths_that_fly_apart_keep_their_start_in_view():
+    # a value matrix with eigenvalue -1 along e2 pushes the rescaled tokens thousands of
+    # units apart: on linear axes the starting cloud shrank to a dot (ch01, Fig. 2)
+    x0 = setups.initial_tokens(20, 2, seed=5)
+    I = np.eye(2)
+    run = dynamics.simulate(x0, I, I, setups.value_matrix("negative eigenvalue", 2, seed=5), t_max=15.0, dt=0.1)
+    assert np.abs(run.final[:, 1]).max() > 100 * np.abs(x0).max()
+    fig, ax = plt.subplots(figsize=(4, 4))
+    plots.plot_paths(run.t, run.states, ax=ax)
+    fig.canvas.draw()
+    assert ax.get_yscale() == "symlog" and ax.get_xscale() == "linear"
+    box = ax.get_window_extent()
+    start = ax.transData.transform(x0)
+    # the starting cloud spans a fifth of the box height at least, and every token is inside it
+    assert np.ptp(start[:, 1]) > 0.2 * box.height
+    assert np.all((start >= [box.x0, box.y0]) & (start <= [box.x1, box.y1]))
+    end = ax.transData.transform(run.final[:, :2])
+    assert np.all((end >= [box.x0, box.y0]) & (end <= [box.x1, box.y1]))
+    # tokens that stay near their start keep linear, equal-aspect axes
+    fig2, ax2 = plt.subplots()
+    run2 = dynamics.simulate(x0, I, I, I, t_max=5.0, dt=0.1)
+    plots.plot_paths(run2.t, run2.states, ax=ax2)
+    assert ax2.get_yscale() == ax2.get_xscale() == "linear"
+    plt.close(fig)
+    plt.close(fig2)

@@ -250,3 +250,57 @@ def test_favicon_ico_is_served_at_the_root(built):
     with StaticServer(html) as server, urllib.request.urlopen(server.url + "favicon.ico") as response:
         data = response.read()
     assert response.status == 200 and data[:4] == b"\x00\x00\x01\x00"  # an ICO header
+
+
+# what overflows its column on the page: displayed equations, code-cell inputs, printed
+# outputs and tables, each with its own scroll width, box width and overflow style
+OVERFLOW = """() => {
+  const main = document.querySelector('article') || document.body;
+  const right = main.getBoundingClientRect().right;
+  const wide = (el) => el.scrollWidth > el.clientWidth + 1;
+  const describe = (el) => [el.closest('[id]') ? el.closest('[id]').id : '?',
+                            el.scrollWidth, el.clientWidth, getComputedStyle(el).overflowX];
+  return {
+    page: [document.scrollingElement.scrollWidth, window.innerWidth],
+    equations: [...document.querySelectorAll('mjx-container[display="true"]')]
+      .filter(el => wide(el) || el.getBoundingClientRect().right > right + 1).map(describe),
+    code: [...document.querySelectorAll('div.cell_input pre')].filter(wide)
+      .map(el => el.innerText.split('\\n').reduce((a, b) => a.length > b.length ? a : b, '')),
+    outputs: [...document.querySelectorAll('div.cell_output pre')].filter(wide).map(describe),
+    tables: [...document.querySelectorAll('article table')]
+      .filter(el => el.scrollWidth > el.parentElement.clientWidth + 1)
+      .map(el => [el.parentElement.className, getComputedStyle(el.parentElement).overflowX]),
+    figures: [...document.querySelectorAll('figure.wide-figure')].map(el =>
+      [el.querySelector('img').getBoundingClientRect().width, el.clientWidth, getComputedStyle(el).overflowX]),
+  };
+}"""
+
+
+@pytest.mark.parametrize("docname", toc_pages())
+def test_nothing_is_cut_off_at_the_edge_of_the_page(built, browser, docname):
+    html, _ = built
+    found = {}
+    with StaticServer(html) as server:
+        for width in (1280, 390):
+            page = browser.new_page(viewport={"width": width, "height": 900})
+            try:
+                page.goto(server.url + docname + ".html", wait_until="networkidle")
+                if page.evaluate("() => document.querySelectorAll('.math').length") > 0:
+                    page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
+                    page.evaluate("() => MathJax.startup.promise")
+                found[width] = page.evaluate(OVERFLOW)
+                page.screenshot(path=str(SCREENSHOTS / f"{docname.replace('/', '__')}-{width}.png"), full_page=True)
+            finally:
+                page.close()
+    desktop, phone = found[1280], found[390]
+    # on a desktop every equation and every line of code fits its column
+    assert desktop["equations"] == [], desktop["equations"]
+    assert desktop["code"] == [], desktop["code"]
+    for result in (desktop, phone):
+        # the page itself never scrolls sideways ...
+        assert result["page"][0] <= result["page"][1], result["page"]
+        # ... what is wider than its column scrolls inside its own box
+        assert all(style in ("auto", "scroll") for *_, style in result["equations"] + result["outputs"]), result
+        assert all(style in ("auto", "scroll") for _, style in result["tables"]), result["tables"]
+    # multi-panel figures keep a legible width on a phone, scrolling inside their box
+    assert all(img >= 600 and style == "auto" for img, _, style in phone["figures"]), phone["figures"]

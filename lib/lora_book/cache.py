@@ -192,12 +192,14 @@ def execute(paths, scale: str, root: Path = ROOT) -> list[int]:
     from jupyter_cache.base import CacheBundleIn
     from nbclient import NotebookClient
 
+    from lora_clusters import progress
     from lora_clusters.nets.scale import ENV, SCALES
 
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}")
     cache = get_cache(cache_dir(root))
     previous, os.environ[ENV] = os.environ.get(ENV), scale
+    os.environ[progress.ENV] = "off"  # the outputs go to the site: no progress bars in them
     records = []
     try:
         for path in map(Path, paths):

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._validation import positive_scalar
+from .progress import progress_bar
 
 __all__ = ["ADAPTIVE", "MAX_STEPS", "PRECISE", "IntegratorOptions", "Solution", "dopri5", "rk4"]
 
@@ -82,11 +83,7 @@ class Solution:
 
 
 def _progress_bar(enabled: bool, t_max: float):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=t_max, unit="t", desc="simulate", leave=False, mininterval=1.0)
+    return progress_bar(t_max, "simulate", unit="t", enabled=enabled)
 
 
 def fixed_step_count(t_max: float, dt: float) -> int:

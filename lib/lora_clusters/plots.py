@@ -98,16 +98,40 @@ def plot_snapshots(t, states, times, *, axes=None, label="z"):
     return axes
 
 
+#: paths that end this many times farther out than they start are drawn on symlog axes
+SYMLOG_SPREAD = 20.0
+
+
 def plot_paths(t, states, *, ax=None, label="z"):
     """Token paths in the plane (first two coordinates), start marked by circles and
-    end by filled dots."""
+    end by filled dots.
+
+    When the tokens spread far beyond their starting cloud (more than
+    :data:`SYMLOG_SPREAD` times its extent, as for a value matrix with a negative
+    eigenvalue), both axes become symmetric-log, linear within the starting cloud, so
+    that the start stays visible next to the far end instead of shrinking to a dot."""
     if ax is None:
         _, ax = plt.subplots(figsize=(4, 4))
-    ax.add_collection(LineCollection(np.swapaxes(states[..., :2], 0, 1), **PATH_STYLE))
-    ax.scatter(states[0, :, 0], states[0, :, 1], label="t = 0", **START_STYLE)
-    ax.scatter(states[-1, :, 0], states[-1, :, 1], label=f"t = {t[-1]:.0f}", **END_STYLE)
-    ax.set(xlabel=f"${label}_1$", ylabel=f"${label}_2$")
-    ax.set_aspect("equal", adjustable="datalim")
+    xy = states[..., :2]
+    ax.add_collection(LineCollection(np.swapaxes(xy, 0, 1), **PATH_STYLE))
+    ax.scatter(xy[0, :, 0], xy[0, :, 1], label="t = 0", **START_STYLE)
+    ax.scatter(xy[-1, :, 0], xy[-1, :, 1], label=f"t = {t[-1]:.0f}", **END_STYLE)
+    start_extent = float(np.abs(xy[0]).max()) or 1.0
+    far = [float(np.abs(xy[..., k]).max()) > SYMLOG_SPREAD * start_extent for k in (0, 1)]
+    if any(far):
+        # a square box; each far-reaching axis symmetric-log, symmetric about 0
+        for k, axis in enumerate("xy"):
+            name = f"${label}_{k + 1}$"
+            if far[k]:
+                reach = 1.5 * float(np.abs(xy[..., k]).max())
+                getattr(ax, f"set_{axis}scale")("symlog", linthresh=start_extent)
+                getattr(ax, f"set_{axis}lim")(-reach, reach)
+                name += " (symlog)"
+            getattr(ax, f"set_{axis}label")(name)
+        ax.set_box_aspect(1)
+    else:
+        ax.set(xlabel=f"${label}_1$", ylabel=f"${label}_2$")
+        ax.set_aspect("equal", adjustable="datalim")
     ax.legend(loc="best", fontsize=8)
     return ax
 
@@ -213,6 +237,49 @@ def plot_transition_distance(pair, *, ax=None):
         ax.axvline(pair.T_star, label=rf"$T^*(\delta)$ = {pair.T_star:.1f}", **T_STAR_STYLE)
     ax.set(xlabel="time t (layers)", ylabel=W2_LABEL)
     ax.legend(fontsize=8)
+    return ax
+
+
+def plot_exit_time_spread(spread, *, ax=None, diagram_scaled=None):
+    r"""Histogram of :math:`T^*\varepsilon` over the configurations of an
+    :class:`~lora_clusters.experiments.ExitTimeSpread` that have an exit (logarithmic
+    bins), with the number without an exit in the legend, and optionally the range of
+    the phase diagram's configurations (``diagram_scaled``: their values) shaded."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.2))
+    scaled = spread.scaled
+    bins = np.geomspace(scaled.min() / 1.05, scaled.max() * 1.05, 25)
+    without = int((~spread.has_exit).sum())
+    ax.hist(
+        scaled,
+        bins=bins,
+        color="C0",
+        edgecolor="white",
+        label=f"{scaled.size} configurations with an exit ({without} without, by t = {spread.t_max:.0f})",
+    )
+    if diagram_scaled is not None:
+        ax.axvspan(
+            np.min(diagram_scaled),
+            np.max(diagram_scaled),
+            color="C1",
+            alpha=0.2,
+            zorder=0,
+            label="the phase diagram's range",
+        )
+    ax.axvline(np.median(scaled), color="k", lw=1, ls="--", label=f"median {np.median(scaled):.2f}")
+    # a few plain labels (0.2, 0.5, 1, 2, ...) instead of one per minor tick; room above
+    # the bars for the legend
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator([0.1, 0.2, 0.5, 1, 2, 5, 10]))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _pos: f"{x:g}"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xlim(bins[0], bins[-1])
+    ax.set_ylim(0, 1.5 * ax.get_ylim()[1])
+    ax.set(
+        xlabel=rf"$T^*\varepsilon$ at $\varepsilon = {spread.eps:g}$ (time $\times$ perturbation size)",
+        ylabel="configurations",
+    )
+    ax.legend(fontsize=8, loc="upper left")
     return ax
 
 
@@ -544,3 +611,184 @@ def plot_layer_comparison(comparisons, *, axes=None):
     axes[1].plot([], [], color="k", label="after LoRA")
     axes[1].legend(fontsize=7)
     return axes
+
+
+# --------------------------------------------------------------------------------------
+# Chapter 7: attention of real models
+# --------------------------------------------------------------------------------------
+def plot_layer_singular_values(spec, *, ax=None, cap: int | None = None):
+    r"""Figs 6, 11-12: the singular values of every layer's :math:`\sum_h A_h`, divided by
+    the largest, one line per layer coloured from first (light) to last (dark), on a
+    log scale; ``cap`` marks the rank bound of grouped-query attention."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3.4))
+    sv = spec.layer_qk_singular
+    colours = plt.cm.viridis(np.linspace(0.9, 0.1, sv.shape[0]))
+    for values, colour in zip(sv, colours):
+        ax.plot(np.arange(1, values.size + 1), values / values[0], color=colour, lw=0.9, label=None)
+    if cap is not None:
+        ax.axvline(cap, color="k", ls=":", lw=1, label=f"rank cap {cap}")
+        ax.legend(fontsize=8, loc="lower left")
+    ax.set(yscale="log", xlabel="index k", ylabel=r"$\sigma_k / \sigma_1$", title=spec.weights.name)
+    return ax
+
+
+def plot_layer_ranks(spec_by_name: dict, rtols=(1e-2, 1e-3), *, ax=None):
+    r"""Fig. 14: the numerical rank of every layer's :math:`\sum_h A_h`, as a fraction of
+    d, at the relative precisions ``rtols``, for each model of ``spec_by_name``."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.4))
+    markers = ["o", "s", "^", "D"]
+    for k, (name, spec) in enumerate(spec_by_name.items()):
+        d = spec.weights.d
+        for rtol, ls in zip(rtols, ["-", "--", ":"]):
+            ranks = spec.layer_qk_rank(rtol)
+            ax.plot(
+                np.arange(ranks.size),
+                ranks / d,
+                ls=ls,
+                marker=markers[k],
+                ms=3,
+                color=f"C{k}",
+                label=f"{name}, rtol {rtol:g}",
+            )
+        cap = spec.weights.n_kv_heads * spec.weights.head_dim
+        if cap < d:
+            ax.axhline(cap / d, color=f"C{k}", lw=0.8, ls=":")
+    ax.set(xlabel="layer", ylabel="numerical rank / d", ylim=(0, 1.05))
+    ax.legend(fontsize=7, loc="lower right")
+    return ax
+
+
+def plot_complex_spectrum(ax, eigenvalues, *, title: str, colour="C0"):
+    """Eigenvalues in the complex plane, the unit circle for scale, the top one ringed."""
+    eigenvalues = np.asarray(eigenvalues)
+    ax.scatter(eigenvalues.real, eigenvalues.imag, s=7, color=colour, alpha=0.7, lw=0)
+    top = eigenvalues[np.argmax(np.abs(eigenvalues))]
+    ax.scatter([top.real], [top.imag], s=60, facecolor="none", edgecolor="C3", lw=1.2)
+    theta = np.linspace(0, 2 * np.pi, 200)
+    ax.plot(np.cos(theta), np.sin(theta), color="0.6", lw=0.6, ls=":")
+    ax.axhline(0, color="0.8", lw=0.5)
+    ax.axvline(0, color="0.8", lw=0.5)
+    ax.set(xlabel="Re", ylabel="Im", title=title)
+    ax.set_aspect("equal", adjustable="datalim")
+    _few_ticks(ax, nbins=4)
+    return ax
+
+
+#: colours of the Thm 5.4 verdict of a head
+VERDICT_COLOURS = ["#bfe3b4", "#f4b6b6", "#f9d9a6"]
+VERDICT_LABELS = ["hypotheses hold", r"$\lambda_1$ not real and > 0", r"$c_{1,1} \leq 0$ (or no gap)"]
+
+
+def plot_hypotheses_map(spec, *, ax=None):
+    """Every head of a model, layer by layer: whether the hypotheses of Thm 5.4 hold for
+    its value map, and if not, the first one that fails."""
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4, 5))
+    real_positive = (np.abs(spec.top.imag) <= 1e-12) & (spec.top.real > 0)
+    verdict = np.where(spec.holds, 0, np.where(~real_positive, 1, 2))
+    ax.imshow(verdict, cmap=ListedColormap(VERDICT_COLOURS), vmin=0, vmax=2, aspect="auto", interpolation="nearest")
+    ax.set(xlabel="head", ylabel="layer", title=spec.weights.name)
+    ax.legend(
+        handles=[Patch(color=c, label=lab) for c, lab in zip(VERDICT_COLOURS, VERDICT_LABELS)],
+        fontsize=7,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.14),
+        ncol=1,
+        frameon=False,
+    )
+    return ax
+
+
+# --------------------------------------------------------------------------------------
+# Chapter 8: tokens through a repeated stack
+# --------------------------------------------------------------------------------------
+KIND_COLOURS = {"random words": "C0", "dummy text": "C1", "wikipedia": "C2"}
+
+
+def plot_depth_similarity(result, *, ax=None, skip_first: bool = True):
+    """Fig. 16: mean pairwise cosine similarity of the token states after every layer,
+    mean over the texts of each kind with their range as a band; dashed lines where the
+    trained stack ends and where each repetition ends."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 3.4))
+    values = result.mean_no_first if skip_first else result.mean
+    for kind in result.kinds:
+        colour = KIND_COLOURS.get(kind, None)
+        _band(ax, result.layers, values[kind].T, colour, f"{kind} ({values[kind].shape[0]} texts)")
+    for k in range(1, result.times):
+        ax.axvline(k * result.trained_depth, color="k", ls="--" if k == 1 else ":", lw=0.9)
+    ax.set(
+        xlabel="layer (state after it; 0 = embeddings)",
+        ylabel="mean cosine similarity",
+        title="without the first token" if skip_first else "all tokens",
+        ylim=(min(0, float(np.min([v.min() for v in values.values()]))), 1.0),
+    )
+    ax.legend(fontsize=8, loc="lower right")
+    return ax
+
+
+def plot_similarity_histograms(result, kind: str, *, axes=None):
+    """Figs 17-18: the distribution of pairwise cosine similarities (first token left
+    out, all texts of ``kind`` pooled) at each layer kept in ``result.samples``."""
+    layers = sorted(result.samples[kind])
+    if axes is None:
+        _, axes = plt.subplots(1, len(layers), figsize=(2.6 * len(layers), 2.6), sharex=True)
+    bins = np.linspace(-0.5, 1.0, 46)
+    for ax, layer in zip(np.ravel(axes), layers):
+        values = result.samples[kind][layer]
+        ax.hist(values, bins=bins, color=KIND_COLOURS.get(kind, "C0"), density=True)
+        ax.axvline(values.mean(), color="k", lw=1, ls="--")
+        ax.set(title=f"{kind}, after layer {layer}", xlabel="cosine similarity")
+        ax.title.set_fontsize(9)
+    np.ravel(axes)[0].set_ylabel("density")
+    return axes
+
+
+# --------------------------------------------------------------------------------------
+# Chapter 9: LoRA on a language model
+# --------------------------------------------------------------------------------------
+def plot_lora_learning(run, *, axes=None, window: int = 20):
+    """Training loss per step with its running mean, and held-out accuracy at every
+    checkpoint against the accuracy before fine-tuning and chance."""
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    steps = np.arange(1, run.loss.size + 1)
+    axes[0].plot(steps, run.loss, color="0.75", lw=0.7, label="each step")
+    if run.loss.size >= window:
+        running = np.convolve(run.loss, np.ones(window) / window, mode="valid")
+        axes[0].plot(steps[window - 1 :], running, color="C0", lw=1.6, label=f"mean of {window} steps")
+    axes[0].set(xlabel="step", ylabel="loss at the answer (nats)", yscale="log")
+    axes[0].legend(fontsize=8)
+    if run.accuracy_curve:
+        at, accuracy = zip(*run.accuracy_curve)
+        axes[1].plot(at, accuracy, "o-", color="C2", ms=3, label="held-out accuracy")
+    axes[1].axhline(run.accuracy_before, color="k", ls="--", lw=1, label="before fine-tuning")
+    axes[1].axhline(0.5, color="0.5", ls=":", lw=1, label="chance")
+    axes[1].set(xlabel="step", ylabel="accuracy", ylim=(0.3, 1.0))
+    axes[1].legend(fontsize=8, loc="lower right")
+    return axes
+
+
+def plot_update_eigenvalues(run, *, ax=None):
+    """The paper's Fig. 15: for every layer, the paths of the nonzero eigenvalues of the
+    value-map update over the checkpoints (from 0 at the start), the final ones dotted."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 5))
+    eig = run.ov_eigenvalues  # (checkpoints, layers, r)
+    colours = plt.cm.viridis(np.linspace(0.9, 0.1, eig.shape[1]))
+    for layer in range(eig.shape[1]):
+        for k in range(eig.shape[2]):
+            path = eig[:, layer, k]
+            ax.plot(path.real, path.imag, color=colours[layer], lw=0.8, alpha=0.8)
+            ax.scatter(path[-1].real, path[-1].imag, color=colours[layer], s=14, zorder=3)
+    ax.axhline(0, color="0.8", lw=0.5)
+    ax.axvline(0, color="0.8", lw=0.5)
+    ax.set(xlabel="Re", ylabel="Im", title="eigenvalues of the value-map update, per layer")
+    mappable = plt.cm.ScalarMappable(cmap="viridis_r", norm=plt.Normalize(0, eig.shape[1] - 1))
+    ax.figure.colorbar(mappable, ax=ax, label="layer")
+    return ax

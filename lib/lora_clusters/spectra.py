@@ -22,7 +22,14 @@ import numpy as np
 
 from ._validation import as_square_matrix
 
-__all__ = ["TopEigenpair", "top_eigenpair"]
+__all__ = [
+    "TopEigenpair",
+    "low_rank_eigenvalues",
+    "low_rank_singular_values",
+    "low_rank_top_eigenpair",
+    "numerical_rank",
+    "top_eigenpair",
+]
 
 
 @dataclass(frozen=True)
@@ -74,3 +81,81 @@ def top_eigenpair(V) -> TopEigenpair:
     scale = np.linalg.norm(phi)
     second = float(abs(eigvals[order[1]])) if V.shape[0] > 1 else 0.0
     return TopEigenpair(complex(eigvals[top]), second, phi / scale, phi_dual * scale)
+
+
+# --------------------------------------------------------------------------------------
+# products of thin factors: the d x d matrices of a trained head, computed on their cores
+# --------------------------------------------------------------------------------------
+def _thin(M, name: str) -> np.ndarray:
+    M = np.asarray(M)
+    if M.ndim != 2 or not np.issubdtype(M.dtype, np.number) or np.iscomplexobj(M):
+        raise ValueError(f"{name} must be a real 2-d array, got shape {M.shape} and dtype {M.dtype}")
+    if not np.all(np.isfinite(M)):
+        raise ValueError(f"{name} contains NaN or inf")
+    return M.astype(float)
+
+
+def low_rank_singular_values(left, right) -> np.ndarray:
+    r"""Singular values of :math:`L^\top R` for thin factors L (r x d) and R (r' x d),
+    in decreasing order, r values at most (the others are zero).
+
+    This is how the attention matrix of a head, :math:`A_h = W_Q^{h\top} W_K^h/\sqrt{d_h}`,
+    is analysed without forming the d x d product: with QR factorisations
+    :math:`L^\top = U_1 R_1`, :math:`R^\top = U_2 R_2` (orthonormal columns), the product
+    is :math:`U_1 (R_1 R_2^\top) U_2^\top` and has the singular values of the small core
+    :math:`R_1 R_2^\top`."""
+    left, right = _thin(left, "left"), _thin(right, "right")
+    if left.shape[1] != right.shape[1]:
+        raise ValueError(f"left and right must have the same number of columns, got {left.shape} and {right.shape}")
+    _, r1 = np.linalg.qr(left.T)
+    _, r2 = np.linalg.qr(right.T)
+    return np.linalg.svd(r1 @ r2.T, compute_uv=False)
+
+
+def low_rank_eigenvalues(outer, inner) -> np.ndarray:
+    r"""The eigenvalues of :math:`\mathrm{outer}\cdot\mathrm{inner}` (d x r times r x d)
+    that can be nonzero: those of the r x r product :math:`\mathrm{inner}\cdot\mathrm{outer}`
+    (the two products share their nonzero eigenvalues), ordered by decreasing modulus.
+
+    For a head, outer = :math:`W_O^h` and inner = :math:`W_V^h` give the spectrum of the
+    value map :math:`W_O^h W_V^h` of the particle picture."""
+    outer, inner = _thin(outer, "outer"), _thin(inner, "inner")
+    if outer.shape[1] != inner.shape[0] or outer.shape[0] != inner.shape[1]:
+        raise ValueError(f"outer (d x r) and inner (r x d) do not match: {outer.shape} and {inner.shape}")
+    eigenvalues = np.linalg.eigvals(inner @ outer)
+    return eigenvalues[np.argsort(-np.abs(eigenvalues), kind="stable")]
+
+
+def low_rank_top_eigenpair(outer, inner) -> TopEigenpair:
+    r""":func:`top_eigenpair` of :math:`M = \mathrm{outer}\cdot\mathrm{inner}` from the
+    r x r core :math:`C = \mathrm{inner}\cdot\mathrm{outer}`: if :math:`Cu = \lambda u` then
+    :math:`M(\mathrm{outer}\,u) = \lambda\,\mathrm{outer}\,u`, and if :math:`w^\top C =
+    \lambda w^\top` then :math:`(w^\top\mathrm{inner})M = \lambda\, w^\top\mathrm{inner}`.
+    The d - r zero eigenvalues of M are counted in :math:`|\lambda_2|` only if the core
+    has a single eigenvalue."""
+    outer, inner = _thin(outer, "outer"), _thin(inner, "inner")
+    core = inner @ outer
+    eigvals, right = np.linalg.eig(core)
+    order = np.argsort(-np.abs(eigvals), kind="stable")
+    top = order[0]
+    phi = np.real(outer @ right[:, top])
+    dual = np.real(np.linalg.inv(right)[top] @ inner)
+    scale = np.linalg.norm(phi)
+    if scale == 0:
+        raise ValueError("the top eigenvector of the core is in the kernel of outer: M has no nonzero eigenvalue")
+    phi, dual = phi / scale, dual * scale
+    dual = dual / (dual @ phi)
+    second = float(abs(eigvals[order[1]])) if core.shape[0] > 1 else 0.0
+    return TopEigenpair(complex(eigvals[top]), second, phi, dual)
+
+
+def numerical_rank(singular_values, rtol: float) -> int:
+    r"""The number of singular values above ``rtol`` times the largest: the rank that is
+    meaningful at a relative precision ``rtol`` (for weights stored in 4 bits, about
+    the quantization noise; see Chapter 7)."""
+    sv = np.asarray(singular_values, dtype=float)
+    if sv.ndim != 1 or sv.size == 0 or np.any(sv < 0) or not np.all(np.isfinite(sv)):
+        raise ValueError("singular_values must be a non-empty 1-d array of finite values >= 0")
+    if not 0 < rtol < 1:
+        raise ValueError(f"rtol must lie in (0, 1), got {rtol!r}")
+    return int(np.count_nonzero(sv > rtol * sv.max()))

@@ -15,12 +15,16 @@ from ..measures import fit_power_law, max_distance_to_mean
 from .low_rank import CollapseStudy, cluster_counts, collapse_study
 from .orthogonal_lora import OrthogonalLoRARun, orthogonal_lora_retention, orthogonal_lora_run
 from .phase_transition import (
+    ExitTimeSpread,
+    FrozenAttentionComparison,
     PhaseDiagram,
     PhaseDiagramSummary,
     PhaseSweep,
     ReferenceClusters,
     TransitionPair,
     exit_time_grid,
+    exit_time_spread,
+    frozen_attention_comparison,
     limit_projections,
     phase_diagram,
     phase_transition_sweep,
@@ -31,6 +35,8 @@ from .stability import StabilityComparison, stability_comparison
 
 __all__ = [
     "CollapseStudy",
+    "ExitTimeSpread",
+    "FrozenAttentionComparison",
     "OrthogonalLoRARun",
     "PhaseDiagram",
     "PhaseDiagramSummary",
@@ -41,6 +47,8 @@ __all__ = [
     "cluster_counts",
     "collapse_study",
     "exit_time_grid",
+    "exit_time_spread",
+    "frozen_attention_comparison",
     "fit_power_law",
     "limit_projections",
     "max_distance_to_mean",

@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import bounds, dynamics, measures, setups, spectra
 from .._validation import as_finite_array, as_tokens, positive_scalar, seed_list
+from ..progress import progress_bar
 
 __all__ = [
     "PhaseDiagram",
@@ -340,18 +341,28 @@ class PhaseDiagramSummary:
         }
 
     def table(self) -> str:
-        """One line per configuration with a transition, then the seeds without one."""
-        lines = []
-        for s, sl, row, sp in zip(self.seeds_with_transition, self.slopes, self.scaled, self.spread_small_eps):
-            lines.append(
-                f"seed {s}: slope {sl:+.3f}, T*·eps {row.min():.3f} to {row[np.isfinite(row)].max():.3f} "
-                f"(max/min {sp:.3f} for eps <= {self.small_eps:g}), no exit for {np.sum(~np.isfinite(row))} eps"
-            )
-        lines.append(f"seeds without any transition: {self.seeds_without_transition}")
+        """One row per configuration with a transition, then the seeds without one and
+        the points without an exit (short lines: they are printed in a chapter)."""
+        from ..report import table
+
+        rows = [
+            {
+                "seed": int(s),
+                "slope": f"{sl:+.3f}",
+                "T*·eps min": row.min(),
+                "max": row[np.isfinite(row)].max(),
+                f"max/min, eps <= {self.small_eps:g}": f"{sp:.3f}",
+                "eps without exit": int(np.sum(~np.isfinite(row))),
+            }
+            for s, sl, row, sp in zip(self.seeds_with_transition, self.slopes, self.scaled, self.spread_small_eps)
+        ]
+        lines = [table(rows), f"seeds without any transition: {self.seeds_without_transition}"]
         lines.append(f"bound / measured T*: {self.bound_ratio.min():.1f} to {self.bound_ratio.max():.1f}")
+        lines.append("no exit at (seed, eps):")
+        lines.append(f"  {[(int(s), round(float(e), 3)) for s, e in self.no_exit]}")
         lines.append(
-            f"no exit at (seed, eps): {[(s, round(e, 3)) for s, e in self.no_exit]}; largest distance to "
-            f"the V = I clusters at t = {self.settle_time:g}: {np.round(self.no_exit_final_gap, 4)}"
+            f"largest distance to the V = I clusters at t = {self.settle_time:g}:\n"
+            f"  {np.round(self.no_exit_final_gap, 4)}"
         )
         return "\n".join(lines)
 
@@ -374,12 +385,8 @@ def phase_diagram(
     if eps.size == 0 or np.any(eps <= 0):
         raise ValueError(f"eps must be a non-empty list of perturbation sizes > 0, got {eps!r}")
     sweeps, bound = [], np.full((seeds.size, eps.size), np.inf)
-    iterator = seeds
-    if progress:
-        from tqdm.auto import tqdm
-
-        iterator = tqdm(seeds, desc="phase diagram (seeds)")
-    for k, seed in enumerate(iterator):
+    bar = progress_bar(seeds.size, "phase diagram (seeds)", unit="seed", enabled=progress)
+    for k, seed in enumerate(seeds):
         x0 = setups.initial_tokens(n, d, seed=int(seed))
         sweep = phase_transition_sweep(x0, eps, delta=delta, t_max=t_max, **sweep_options)
         sweeps.append(sweep)
@@ -387,6 +394,10 @@ def phase_diagram(
             bound[k, j] = bounds.phase_transition_time_bound(
                 x0, sweep.centers, delta, setups.perturbed_value_matrix(e, d), np.eye(d)
             )
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
     return PhaseDiagram(
         seeds,
         eps,
@@ -480,3 +491,167 @@ def transition_pair(
     reference, perturbed = both.select(0), both.select(1)
     w2 = measures.wasserstein2_path(reference.states, perturbed.states)
     return TransitionPair(t, eps, delta, reference, perturbed, w2, sweep.centers, sweep.T_delta, T_star)
+
+
+# --------------------------------------------------------------------------------------
+# how T* eps varies between configurations, and what the authors' scheme does to T*
+# --------------------------------------------------------------------------------------
+def _exit_after_entry(t, worst, T_delta: float, delta: float) -> float:
+    """T*: the first sample after the tokens entered the delta-clustering (at or after
+    T_delta) at which one of them is farther than delta from it; inf if none."""
+    inside = np.flatnonzero((t >= T_delta) & (worst <= delta))
+    if inside.size == 0:
+        return float("inf")
+    out = np.flatnonzero((t > t[inside[0]]) & (worst > delta))
+    return float(t[out[0]]) if out.size else float("inf")
+
+
+@dataclass
+class ExitTimeSpread:
+    r"""Result of :func:`exit_time_spread`: one exit time per random configuration.
+
+    ``T_star[k]`` is ``inf`` when the tokens of seed ``seeds[k]`` had not left the
+    original clusters by ``t_max``; ``n_clusters[k]`` counts the clusters of
+    :math:`V = I`."""
+
+    seeds: np.ndarray
+    eps: float
+    delta: float
+    t_max: float
+    T_star: np.ndarray
+    n_clusters: np.ndarray
+
+    @property
+    def has_exit(self) -> np.ndarray:
+        return np.isfinite(self.T_star)
+
+    @property
+    def scaled(self) -> np.ndarray:
+        r""":math:`T^*\varepsilon` of the configurations with an exit."""
+        return self.T_star[self.has_exit] * self.eps
+
+    @property
+    def fraction_without_exit(self) -> float:
+        return float(np.mean(~self.has_exit))
+
+    def glue_values(self) -> dict:
+        """The values Chapter 3 glues into its text, by name."""
+        scaled = self.scaled
+        low, high = np.quantile(scaled, [0.1, 0.9])
+        return {
+            "spread_n": int(self.seeds.size),
+            "spread_eps": self.eps,
+            "spread_t_max": self.t_max,
+            "spread_without": int((~self.has_exit).sum()),
+            "spread_without_fraction": self.fraction_without_exit,
+            "spread_min": float(scaled.min()),
+            "spread_max": float(scaled.max()),
+            "spread_median": float(np.median(scaled)),
+            "spread_q10": float(low),
+            "spread_q90": float(high),
+            "spread_ratio_q90_q10": float(high / low),
+        }
+
+
+def exit_time_spread(
+    seeds,
+    eps: float = 0.03,
+    *,
+    n: int = 20,
+    d: int = 2,
+    delta: float = 0.1,
+    t_max: float | None = None,
+    progress: bool = False,
+) -> ExitTimeSpread:
+    r""":math:`T^*(\delta)` at one :math:`\varepsilon` for many random configurations
+    (Gaussian tokens of :func:`setups.initial_tokens`, one per seed), each measured as
+    in :func:`phase_transition_sweep`, up to ``t_max`` (default :math:`100/\varepsilon`).
+
+    Prop. 5.8 makes :math:`T^*\varepsilon` roughly constant *along* a configuration; this
+    shows how much the constant varies *between* configurations, and how often there is
+    no exit at all."""
+    seeds = seed_list(seeds, "seeds")
+    eps = positive_scalar(eps, "eps")
+    t_max = 100.0 / eps if t_max is None else positive_scalar(t_max, "t_max")
+    T_star = np.full(seeds.size, np.inf)
+    n_clusters = np.zeros(seeds.size, dtype=int)
+    bar = progress_bar(seeds.size, f"exit times at eps = {eps:g}", unit="config", enabled=progress)
+    for k, seed in enumerate(seeds):
+        sweep = phase_transition_sweep(setups.initial_tokens(n, d, seed=int(seed)), [eps], delta=delta, t_max=t_max)
+        T_star[k], n_clusters[k] = sweep.T_star[0], len(sweep.centers)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    return ExitTimeSpread(seeds, eps, delta, t_max, T_star, n_clusters)
+
+
+@dataclass
+class FrozenAttentionComparison:
+    r"""Result of :func:`frozen_attention_comparison`: :math:`T^*` per configuration
+    from the accurate integration (``T_star``) and from the authors' RK4 with the
+    attention frozen within each step (``T_star_frozen``)."""
+
+    seeds: np.ndarray
+    eps: float
+    delta: float
+    dt: float
+    T_star: np.ndarray
+    T_star_frozen: np.ndarray
+
+    @property
+    def relative_difference(self) -> np.ndarray:
+        """(frozen - accurate) / accurate, per configuration with an exit in both."""
+        both = np.isfinite(self.T_star) & np.isfinite(self.T_star_frozen)
+        return (self.T_star_frozen[both] - self.T_star[both]) / self.T_star[both]
+
+    def rows(self) -> list[dict]:
+        """One row per configuration, for :func:`lora_clusters.report.table`."""
+        return [
+            {
+                "seed": int(seed),
+                "T* accurate": accurate,
+                "T* frozen attention": frozen,
+                "difference": f"{(frozen - accurate) / accurate:+.1%}" if np.isfinite(accurate) else "no exit",
+            }
+            for seed, accurate, frozen in zip(self.seeds, self.T_star, self.T_star_frozen)
+        ]
+
+    def glue_values(self) -> dict:
+        """The values Chapter 3 glues into its text, by name."""
+        rel = self.relative_difference
+        return {
+            "frozen_n": int(rel.size),
+            "frozen_eps": self.eps,
+            "frozen_rel_min": float(rel.min() * 100),
+            "frozen_rel_max": float(rel.max() * 100),
+            "frozen_abs_median": float(np.median(np.abs(rel)) * 100),
+        }
+
+
+def frozen_attention_comparison(
+    seeds, eps: float = 0.01, *, n: int = 20, d: int = 2, delta: float = 0.1, dt: float = 0.1
+) -> FrozenAttentionComparison:
+    r"""What the authors' time stepping does to :math:`T^*`: for each configuration the
+    exit time of the accurate adaptive integration (:func:`phase_transition_sweep`) and
+    the one found on :func:`dynamics.simulate_frozen_attention` with step ``dt``
+    (their notebook's 0.1), measured against the same clusters and :math:`T_\delta` of
+    :math:`V = I` and sampled every ``dt``, up to 1.5 times the accurate :math:`T^*`
+    (or :math:`100/\varepsilon` without an exit)."""
+    seeds = seed_list(seeds, "seeds")
+    eps = positive_scalar(eps, "eps")
+    dt = positive_scalar(dt, "dt")
+    accurate = np.full(seeds.size, np.inf)
+    frozen = np.full(seeds.size, np.inf)
+    identity = np.eye(d)
+    for k, seed in enumerate(seeds):
+        x0 = setups.initial_tokens(n, d, seed=int(seed))
+        reference = reference_clusters(x0, delta)
+        accurate[k] = phase_transition_sweep(x0, [eps], delta=delta, t_max=100.0 / eps, reference=reference).T_star[0]
+        horizon = 1.5 * accurate[k] if np.isfinite(accurate[k]) else 100.0 / eps
+        traj = dynamics.simulate_frozen_attention(
+            x0, identity, identity, setups.perturbed_value_matrix(eps, d), t_max=horizon, dt=dt
+        )
+        worst = measures.distance_to_clusters(traj.states, reference.centers).max(axis=-1)
+        frozen[k] = _exit_after_entry(traj.t, worst, reference.T_delta, delta)
+    return FrozenAttentionComparison(seeds, eps, delta, dt, accurate, frozen)

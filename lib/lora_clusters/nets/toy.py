@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from .._validation import positive_int
+from ..progress import progress_bar
 from . import scale as scale_setting
 from .runtime import device as default_device
 from .runtime import threads
@@ -416,11 +417,7 @@ class StackedAdamW:
 
 
 def _progress(total: int, desc: str, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, leave=False, mininterval=1.0)
+    return progress_bar(total, desc, unit="epoch", enabled=enabled)
 
 
 # --------------------------------------------------------------------------------------

@@ -1,0 +1,327 @@
+r"""LoRA on a language model's value projections, and the eigenvalues it learns (App. G.4).
+
+The paper fine-tuned Llama-2-7B with LoRA of rank 2 on the value matrices only
+(:math:`\alpha = 32`, dropout 0.05, learning rate 2e-4) to answer POSITIVE or NEGATIVE
+to IMDb reviews, and followed the two eigenvalues of the update
+:math:`\tilde V - V` of every layer during training (its Fig. 15).  Here:
+
+- the data are the 10,605 movie-review snippets of Hutto and Gilbert (2014), labelled
+  by the sign of their mean human rating (``make setup`` fetches them;
+  :func:`review_snippets`); a reader with IMDb can pass other (text, label) pairs;
+- the model answers with one label token after a fixed prompt; the loss is the
+  cross-entropy of the next token at the answer position, and accuracy compares the
+  logits of the two label tokens;
+- the update of layer :math:`\ell` is :math:`\Delta V = (\alpha/r)\,BA`, with
+  :math:`A\in\mathbb R^{r\times d}` and :math:`B\in\mathbb R^{G d_h\times r}` (peft's
+  ``lora_A``, ``lora_B``).  The paper plots the eigenvalues of :math:`BA` without the
+  factor :math:`\alpha/r = 16`; we include it.  When :math:`\Delta V` is square (no
+  grouped-query attention, as in Llama-2-7B) its nonzero eigenvalues are those of the
+  r x r matrix :math:`(\alpha/r)AB`.  For grouped-query attention :math:`\Delta V` is not
+  square; the update of the layer's value map :math:`\sum_h W_O^h W_V^{g(h)}` is
+  :math:`O_G\,\Delta V` (see :meth:`~lora_clusters.nets.pretrained.AttentionWeights.layer_factors`),
+  whose nonzero eigenvalues are those of :math:`(\alpha/r)\,A\,O_G\,B`.  Both are
+  tracked when they exist.
+"""
+
+from __future__ import annotations
+
+import random
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import spectra
+from ..progress import progress_bar
+from .pretrained import AttentionWeights, _decoder_layers, asset_dir
+
+__all__ = ["LoRARun", "LoRASettings", "review_snippets", "settings_for", "train_value_lora", "value_map_change"]
+
+SNIPPETS_FILE = "texts/movie-review-snippets.tsv"
+PROMPT = "Review: {text}\nSentiment:"
+LABEL_WORDS = (" negative", " positive")
+
+
+def review_snippets() -> list[tuple[str, int]]:
+    """The movie-review snippets as (text, label) pairs, label 1 for a positive mean
+    rating and 0 for a negative one (snippets rated exactly 0 are left out)."""
+    path = asset_dir() / SNIPPETS_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"no review snippets at {path}: run `make setup` (or `python -m lora_book.models`)")
+    pairs = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        parts = line.split("\t")
+        if len(parts) != 3:
+            continue
+        rating = float(parts[1])
+        if rating != 0:
+            pairs.append((parts[2].strip(), int(rating > 0)))
+    return pairs
+
+
+@dataclass(frozen=True)
+class LoRASettings:
+    """What the LoRA chapter runs at one scale (the LoRA hyper-parameters are the
+    paper's at every scale)."""
+
+    model: str
+    steps: int
+    batch_size: int
+    n_test: int
+    checkpoint_every: int
+    max_tokens: int = 64
+    rank: int = 2
+    alpha: float = 32.0
+    dropout: float = 0.05
+    learning_rate: float = 2e-4
+    seed: int = 0
+
+
+LORA_SETTINGS = {
+    "smoke": LoRASettings("tiny", steps=4, batch_size=4, n_test=16, checkpoint_every=2, max_tokens=32),
+    "cpu": LoRASettings("smollm2", steps=240, batch_size=16, n_test=600, checkpoint_every=20),
+    "gpu": LoRASettings("smollm2", steps=1500, batch_size=16, n_test=2000, checkpoint_every=50),
+}
+
+
+def settings_for(scale_name: str | None = None) -> LoRASettings:
+    """The settings of ``scale_name`` (default ``LORA_BOOK_SCALE``), the model replaced
+    by ``$LORA_BOOK_MODEL`` when set."""
+    import os
+    from dataclasses import replace
+
+    from . import scale
+    from .depth import MODEL_ENV
+
+    settings = LORA_SETTINGS[scale_name or scale.current()]
+    override = os.environ.get(MODEL_ENV, "").strip()
+    return replace(settings, model=override) if override else settings
+
+
+@dataclass
+class LoRARun:
+    r"""Result of :func:`train_value_lora`.
+
+    ``loss`` (steps,) is the training loss of every step; ``checkpoints`` the steps at
+    which the updates were read; ``ov_eigenvalues`` (checkpoints, layers, r) the nonzero
+    eigenvalues of the value-map update :math:`(\alpha/r)\,O_G B A` of every layer;
+    ``v_eigenvalues`` the same for :math:`\Delta V` itself when it is square (else None);
+    ``accuracy_before``/``accuracy_after`` the held-out accuracy; ``n_train``,
+    ``n_test`` the sizes of the two splits; ``examples_seen`` = steps x batch size."""
+
+    settings: LoRASettings
+    model_name: str
+    loss: np.ndarray
+    checkpoints: np.ndarray
+    ov_eigenvalues: np.ndarray
+    v_eigenvalues: np.ndarray | None
+    accuracy_before: float
+    accuracy_after: float
+    test_loss_before: float
+    test_loss_after: float
+    n_train: int
+    n_test: int
+    seconds: float
+    accuracy_curve: list = field(default_factory=list)
+    delta_v: list = field(default_factory=list)
+
+    @property
+    def examples_seen(self) -> int:
+        return self.settings.steps * self.settings.batch_size
+
+    def glue_values(self) -> dict:
+        """The numbers the chapter quotes, by name."""
+        s = self.settings
+        final = self.ov_eigenvalues[-1]
+        return {
+            "lm_model": self.model_name,
+            "lm_steps": s.steps,
+            "lm_batch": s.batch_size,
+            "lm_examples": self.examples_seen,
+            "lm_train_size": self.n_train,
+            "lm_test_size": self.n_test,
+            "lm_acc_before": self.accuracy_before,
+            "lm_acc_after": self.accuracy_after,
+            "lm_test_loss_before": self.test_loss_before,
+            "lm_test_loss_after": self.test_loss_after,
+            "lm_loss_start": float(self.loss[0]),
+            "lm_loss_first": float(self.loss[: max(1, s.checkpoint_every)].mean()),
+            "lm_loss_first_interval_end": float(
+                self.loss[max(0, s.checkpoint_every // 2) : max(1, s.checkpoint_every)].mean()
+            ),
+            "lm_acc_first_checkpoint": float(self.accuracy_curve[0][1]) if self.accuracy_curve else float("nan"),
+            "lm_first_checkpoint": int(self.checkpoints[1]) if self.checkpoints.size > 1 else 0,
+            "lm_loss_last": float(self.loss[-max(1, s.checkpoint_every) :].mean()),
+            "lm_minutes": self.seconds / 60,
+            "lm_eig_max": float(np.abs(final).max()),
+            "lm_eig_complex": int((np.abs(final.imag) > 1e-9 * (np.abs(final) + 1e-300)).sum()),
+            "lm_eig_total": int(final.size),
+        }
+
+
+def _label_ids(tokenizer) -> list[int]:
+    ids = [tokenizer(word, add_special_tokens=False)["input_ids"] for word in LABEL_WORDS]
+    if any(len(i) != 1 for i in ids):
+        raise ValueError(f"the label words {LABEL_WORDS} must be single tokens for this tokenizer, got {ids}")
+    return [i[0] for i in ids]
+
+
+def _encode(tokenizer, items, max_tokens: int):
+    texts = [PROMPT.format(text=text) for text, _ in items]
+    # left padding: the answer position is the last one of every row
+    return tokenizer(
+        texts, return_tensors="pt", padding=True, truncation=True, max_length=max_tokens, padding_side="left"
+    )
+
+
+def _evaluate(model, tokenizer, items, label_ids, max_tokens: int, batch: int = 50) -> tuple[float, float]:
+    """Held-out accuracy (the larger of the two label logits) and mean loss."""
+    import torch
+
+    model.eval()
+    correct, total_loss = 0, 0.0
+    labels = torch.tensor(label_ids)
+    with torch.no_grad():
+        for start in range(0, len(items), batch):
+            chunk = items[start : start + batch]
+            encoded = _encode(tokenizer, chunk, max_tokens).to(next(model.parameters()).device)
+            logits = model(**encoded).logits[:, -1, :].float().cpu()
+            y = torch.tensor([label for _, label in chunk])
+            correct += int((logits[:, labels].argmax(dim=1) == y).sum())
+            total_loss += float(torch.nn.functional.cross_entropy(logits, labels[y], reduction="sum"))
+    return correct / len(items), total_loss / len(items)
+
+
+def _update_eigenvalues(model, weights, scaling: float) -> tuple[np.ndarray, np.ndarray | None]:
+    """Nonzero eigenvalues of every layer's value-map update and, if square, of Delta V."""
+    ov, square = [], []
+    for layer_index, layer in enumerate(_decoder_layers(model)):
+        v_proj = layer.self_attn.v_proj
+        A = v_proj.lora_A["default"].weight.detach().double().cpu().numpy()  # (r, d)
+        B = v_proj.lora_B["default"].weight.detach().double().cpu().numpy()  # (G d_h, r)
+        O_grouped = weights.layer_factors(layer_index)["O_grouped"]  # (d, G d_h)
+        ov.append(np.sort_complex(np.linalg.eigvals(scaling * A @ O_grouped @ B)))
+        if B.shape[0] == A.shape[1]:
+            square.append(np.sort_complex(np.linalg.eigvals(scaling * A @ B)))
+    return np.array(ov), (np.array(square) if square else None)
+
+
+def train_value_lora(model, tokenizer, settings: LoRASettings, *, data=None, name: str = "", progress: bool = False):
+    """Fine-tune ``model`` with peft LoRA on its value projections (``settings``), on
+    ``data`` (default :func:`review_snippets`) split into ``settings.n_test`` held-out
+    pairs and the rest; returns a :class:`LoRARun`.  The batches walk through a shuffled
+    training split (seeded), and every ``checkpoint_every`` steps the updates'
+    eigenvalues are read (and the held-out accuracy on a 200-example subset)."""
+    import time
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from .pretrained import attention_weights
+
+    if model.config.model_type != "llama":
+        raise ValueError(f"a Llama-family decoder was expected, got a {model.config.model_type!r} model")
+    data = review_snippets() if data is None else list(data)
+    if len(data) < settings.n_test + settings.batch_size:
+        raise ValueError(f"data has {len(data)} pairs, fewer than n_test + batch_size")
+    rng = random.Random(settings.seed)
+    data = data[:]
+    rng.shuffle(data)
+    test, train = data[: settings.n_test], data[settings.n_test :]
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    label_ids = _label_ids(tokenizer)
+    weights = attention_weights(model, name)  # W_O is frozen: read it once
+    accuracy_before, loss_before = _evaluate(model, tokenizer, test, label_ids, settings.max_tokens)
+
+    torch.manual_seed(settings.seed)
+    config = LoraConfig(
+        r=settings.rank, lora_alpha=settings.alpha, lora_dropout=settings.dropout, target_modules=["v_proj"]
+    )
+    with warnings.catch_warnings():
+        # peft asks transformers a deprecated question; nothing for the reader to act on
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        tuned = get_peft_model(model, config)
+    trainable = [p for p in tuned.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=settings.learning_rate)
+    labels = torch.tensor(label_ids)
+    scaling = settings.alpha / settings.rank
+    losses, checkpoints, ov, square, curve = [], [0], [], [], []
+    first = _update_eigenvalues(tuned, weights, scaling)
+    ov.append(first[0])
+    square.append(first[1])
+    device = next(tuned.parameters()).device
+    bar = progress_bar(settings.steps, "LoRA steps", unit="step", enabled=progress)
+    start = time.perf_counter()
+    for step in range(1, settings.steps + 1):
+        tuned.train()
+        begin = ((step - 1) * settings.batch_size) % (len(train) - settings.batch_size)
+        batch = train[begin : begin + settings.batch_size]
+        encoded = _encode(tokenizer, batch, settings.max_tokens).to(device)
+        logits = tuned(**encoded).logits[:, -1, :].float()
+        target = labels[torch.tensor([label for _, label in batch])].to(device)
+        loss = torch.nn.functional.cross_entropy(logits, target)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+        if step % settings.checkpoint_every == 0 or step == settings.steps:
+            checkpoints.append(step)
+            eig = _update_eigenvalues(tuned, weights, scaling)
+            ov.append(eig[0])
+            square.append(eig[1])
+            subset = test[: min(200, len(test))]
+            curve.append((step, _evaluate(tuned, tokenizer, subset, label_ids, settings.max_tokens)[0]))
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    seconds = time.perf_counter() - start
+    delta_v = []
+    for layer in _decoder_layers(tuned):
+        v_proj = layer.self_attn.v_proj
+        A = v_proj.lora_A["default"].weight.detach().double().cpu().numpy()
+        B = v_proj.lora_B["default"].weight.detach().double().cpu().numpy()
+        delta_v.append(scaling * B @ A)
+    accuracy_after, loss_after = _evaluate(tuned, tokenizer, test, label_ids, settings.max_tokens)
+    return LoRARun(
+        settings,
+        name or model.config.name_or_path,
+        np.array(losses),
+        np.array(checkpoints),
+        np.array(ov),
+        None if square[0] is None else np.array(square),
+        accuracy_before,
+        accuracy_after,
+        loss_before,
+        loss_after,
+        len(train),
+        len(test),
+        seconds,
+        curve,
+        delta_v,
+    )
+
+
+def value_map_change(weights: AttentionWeights, run: LoRARun) -> list[dict]:
+    r"""Per layer, the spectrum of the value map :math:`O_G V` before and
+    :math:`O_G (V + \Delta V)` after fine-tuning (nonzero eigenvalues, from the
+    :math:`G d_h` cores): the largest modulus before and after, the largest move of an
+    eigenvalue of largest modulus, and how many eigenvalues lie outside the disc of the
+    largest modulus before (new outliers)."""
+    rows = []
+    for layer, delta in enumerate(run.delta_v):
+        g = weights.layer_factors(layer)
+        before = spectra.low_rank_eigenvalues(g["O_grouped"], g["V"])
+        after = spectra.low_rank_eigenvalues(g["O_grouped"], g["V"] + delta)
+        radius = float(np.abs(before).max())
+        rows.append(
+            {
+                "layer": layer,
+                "largest |eig| before": radius,
+                "after": float(np.abs(after).max()),
+                "relative change": float(np.abs(after).max() / radius - 1),
+                "new outliers": int((np.abs(after) > radius * (1 + 1e-9)).sum()),
+            }
+        )
+    return rows

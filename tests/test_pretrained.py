@@ -1,0 +1,352 @@
+"""Real-model tooling: spectra on the cores against the d x d matrices, grouped-query
+attention, repeated stacks, the offline texts, and the set-up of the offline models.
+
+Random tiny models (built from a config) test every code path; the offline models
+that ``make setup`` installs are tested against what their architecture forces.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from lora_clusters import spectra
+from lora_clusters.nets import depth, pretrained, texts
+
+pytestmark = pytest.mark.xdist_group("models")
+
+
+# --------------------------------------------------------------------------------------
+# the core routes of lora_clusters.spectra
+# --------------------------------------------------------------------------------------
+def test_core_routes_match_the_d_by_d_matrices():
+    rng = np.random.default_rng(0)
+    d, r = 90, 7
+    left, right = rng.standard_normal((r, d)), rng.standard_normal((r, d))
+    full = np.linalg.svd(left.T @ right, compute_uv=False)
+    np.testing.assert_allclose(spectra.low_rank_singular_values(left, right), full[:r], rtol=1e-10)
+    assert full[r:].max() < 1e-10 * full[0]  # the rest are zero: rank r
+
+    # a value map with a dominant real eigenvalue (10) and others inside the disc of radius 5
+    outer = rng.standard_normal((d, r))
+    inner = np.diag([10.0, 5.0, 4.0, 3.0, 2.0, 1.0, 0.5]) @ np.linalg.pinv(outer) + 0.05 * rng.standard_normal((r, d))
+    eig_full = np.linalg.eigvals(outer @ inner)
+    eig_full = eig_full[np.argsort(-np.abs(eig_full))]
+    core = spectra.low_rank_eigenvalues(outer, inner)
+    np.testing.assert_allclose(np.sort_complex(core), np.sort_complex(eig_full[:r]), rtol=1e-8)
+    assert np.abs(eig_full[r:]).max() < 1e-8 * np.abs(eig_full[0])
+
+    # the top eigenpair from the core: same eigenvalue, eigenvector up to sign, and a
+    # dual form that reads phi's coordinate and kills the other eigenvectors
+    thin = spectra.low_rank_top_eigenpair(outer, inner)
+    dense = spectra.top_eigenpair(outer @ inner)
+    assert abs(thin.eigenvalue.imag) < 1e-12 and thin.eigenvalue.real > 9
+    assert abs(thin.eigenvalue - dense.eigenvalue) < 1e-9 * abs(dense.eigenvalue)
+    assert abs(abs(thin.phi @ dense.phi) - 1) < 1e-9
+    assert abs(thin.phi_dual @ thin.phi - 1) < 1e-12
+    M = outer @ inner
+    assert np.allclose(thin.phi_dual @ M, thin.eigenvalue.real * thin.phi_dual, atol=1e-8 * abs(thin.eigenvalue))
+
+
+def test_core_routes_refuse_bad_factors():
+    with pytest.raises(ValueError, match="same number of columns"):
+        spectra.low_rank_singular_values(np.ones((2, 5)), np.ones((2, 6)))
+    with pytest.raises(ValueError, match="outer"):
+        spectra.low_rank_eigenvalues(np.ones((5, 2)), np.ones((3, 5)))
+    with pytest.raises(ValueError, match="NaN"):
+        spectra.low_rank_singular_values(np.full((2, 5), np.nan), np.ones((2, 5)))
+    with pytest.raises(ValueError, match="rtol"):
+        spectra.numerical_rank([3.0, 1.0], rtol=2.0)
+    assert spectra.numerical_rank([10.0, 1.0, 0.05], rtol=1e-2) == 2
+
+
+# --------------------------------------------------------------------------------------
+# heads of a model, grouped-query attention
+# --------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny():
+    torch.set_num_threads(1)
+    return pretrained.tiny_llama(vocab_size=300, layers=3, d=48, heads=6, kv_heads=2, seed=1)
+
+
+def test_heads_of_a_grouped_query_model_are_read_from_the_right_rows(tiny):
+    w = pretrained.attention_weights(tiny, "tiny")
+    assert (w.n_heads, w.n_kv_heads, w.head_dim, w.d, w.group) == (6, 2, 8, 48, 3)
+    attn = tiny.model.layers[1].self_attn
+    head = w.head(1, 4)  # query head 4 uses key/value head 4 // 3 = 1
+    np.testing.assert_array_equal(head["W_Q"], attn.q_proj.weight.detach().double().numpy()[32:40])
+    np.testing.assert_array_equal(head["W_K"], attn.k_proj.weight.detach().double().numpy()[8:16])
+    np.testing.assert_array_equal(head["W_O"], attn.o_proj.weight.detach().double().numpy()[:, 32:40])
+    # the layer's sum over heads equals the regrouped product, and its rank is capped
+    g = w.layer_factors(1)
+    total = sum(w.head(1, h)["W_Q"].T @ w.head(1, h)["W_K"] for h in range(6))
+    np.testing.assert_allclose(g["Q_grouped"].T @ g["K"], total, atol=1e-12)
+    assert np.linalg.matrix_rank(total) == w.n_kv_heads * w.head_dim == 16
+    with pytest.raises(IndexError):
+        w.head(3, 0)
+
+
+def test_head_spectra_agree_with_the_naive_route_on_every_head(tiny):
+    w = pretrained.attention_weights(tiny, "tiny")
+    spec = pretrained.head_spectra(w)
+    checked = 0
+    for layer in range(w.n_layers):
+        for h in range(w.n_heads):
+            naive = pretrained.naive_head_spectra(w, layer, h)
+            np.testing.assert_allclose(spec.qk_singular[layer, h], naive["qk_singular"][: w.head_dim], rtol=1e-8)
+            np.testing.assert_allclose(
+                np.sort_complex(spec.ov_eigenvalues[layer, h]),
+                np.sort_complex(naive["ov_eigenvalues"][: w.head_dim]),
+                rtol=1e-7,
+                atol=1e-12,
+            )
+            # the Thm 5.4 check on the core equals the one on the d x d matrices
+            dense = spectra.top_eigenpair(naive["ov"])
+            assert spec.holds[layer, h] == dense.satisfies_theorem_5_4(naive["A"])
+            if dense.is_real_positive:  # phi (and c11) is defined up to sign only then
+                scale = abs(dense.attention_alignment(naive["A"])) + 1e-300
+                assert abs(spec.c11[layer, h] - dense.attention_alignment(naive["A"])) < 1e-7 * scale
+                checked += 1
+    assert checked >= 1  # random heads: most top eigenvalues are complex
+    assert (spec.layer_qk_rank(1e-6) == 16).all()
+    rows = spec.rows()
+    assert len(rows) == 3 and all(
+        r["lambda_1 not real > 0"] + r["no gap"] + r["c11 <= 0"] + int(r["Thm 5.4 holds"].split("/")[0]) == 6
+        for r in rows
+    )
+
+
+def test_quantization_round_trip_is_small_and_measured(tiny):
+    with pytest.raises(ValueError, match="blocks of 32"):
+        pretrained.quantized(pretrained.attention_weights(tiny, "tiny"), "Q4_1")  # rows of 48
+    model = pretrained.tiny_llama(vocab_size=50, layers=2, d=64, heads=4, kv_heads=2, seed=3)
+    w = pretrained.attention_weights(model, "tiny64")
+    q = pretrained.quantized(w, "Q8_0")
+    errors = [np.linalg.norm(a - b) / np.linalg.norm(a) for a, b in zip(w.query, q.query)]
+    assert 0 < max(errors) < 0.01  # 8-bit rounding: below 1%
+    effect = pretrained.quantization_effect(pretrained.head_spectra(w), pretrained.head_spectra(q))
+    assert 0 < effect["quant_weight_error"] < 1 and effect["quant_top_sv_max"] < 1
+    coarse = pretrained.quantization_effect(
+        pretrained.head_spectra(w), pretrained.head_spectra(pretrained.quantized(w, "Q4_1"))
+    )
+    assert coarse["quant_weight_error"] > 5 * effect["quant_weight_error"]  # 4 bits are coarser
+    with pytest.raises(ValueError, match="GGUF quantization type"):
+        pretrained.quantized(w, "Q3_nonsense")
+
+
+def test_model_paths_fail_with_clear_messages(tmp_path, monkeypatch):
+    with pytest.raises(FileNotFoundError, match="neither one of the offline models"):
+        pretrained.model_path(tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        pretrained.model_path(tmp_path)
+    monkeypatch.setenv(pretrained.ASSETS_ENV, str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="make setup"):
+        pretrained.model_path("smollm2")
+
+
+# --------------------------------------------------------------------------------------
+# a stack run several times
+# --------------------------------------------------------------------------------------
+def test_repeated_stack_reuses_the_layers_and_is_restored(tiny):
+    ids = torch.arange(1, 13)[None]
+    once = depth.token_states(tiny, ids)
+    assert once.shape == (4, 12, 48)
+    with depth.repeated_layers(tiny, 3):
+        assert len(tiny.model.layers) == 9 and tiny.model.layers[5] is tiny.model.layers[2]
+        thrice = depth.token_states(tiny, ids)
+    assert len(tiny.model.layers) == 3
+    assert thrice.shape == (10, 12, 48)
+    np.testing.assert_allclose(thrice[:4], once, rtol=1e-6, atol=1e-6)  # the first pass is the model itself
+    # the hooks see what transformers reports as hidden states (all but the last, which
+    # is taken after the final norm)
+    with torch.no_grad():
+        hidden = tiny.model(input_ids=ids, output_hidden_states=True).hidden_states
+    np.testing.assert_allclose(once[:-1], torch.stack(hidden[:-1])[:, 0].double().numpy(), atol=1e-6)
+    with pytest.raises(ValueError, match="times"):
+        with depth.repeated_layers(tiny, 0):
+            pass
+
+
+def test_pairwise_cosines_against_a_direct_computation():
+    rng = np.random.default_rng(2)
+    states = rng.standard_normal((3, 5, 4))
+    cos = depth.pairwise_cosines(states)
+    direct = [
+        [
+            states[k, i] @ states[k, j] / np.linalg.norm(states[k, i]) / np.linalg.norm(states[k, j])
+            for i, j in [(i, j) for i in range(5) for j in range(i + 1, 5)]
+        ]
+        for k in range(3)
+    ]
+    np.testing.assert_allclose(cos, direct)
+    assert depth.pairwise_cosines(states, skip_first=True).shape == (3, 6)
+    # identical tokens: similarity one
+    same = np.repeat(rng.standard_normal((2, 1, 4)), 6, axis=1)
+    np.testing.assert_allclose(depth.pairwise_cosines(same), 1.0)
+
+
+def test_layer_similarities_on_a_tiny_model(tiny):
+    class Tokenizer:  # whitespace words to ids, enough for the function's contract
+        def __call__(self, text, return_tensors, truncation, max_length):
+            ids = [1 + hash(word) % 299 for word in text.split()][:max_length]
+            return {"input_ids": torch.tensor([ids])}
+
+    result = depth.layer_similarities(
+        tiny, Tokenizer(), {"a": ["x y z w v u", "p q r s t"], "b": ["one two three four"]}, times=2, max_tokens=5
+    )
+    assert result.mean["a"].shape == (2, 7) and result.mean["b"].shape == (1, 7)
+    assert result.n_tokens == {"a": [5, 5], "b": [4]}
+    assert set(result.samples["a"]) == {0, 3, 6}
+    assert np.all(np.abs(result.mean_no_first["a"]) <= 1)
+    values = result.glue_values()
+    assert values["depth_total"] == 6 and values["depth_a_rise"] == values["depth_a_end"] - values["depth_a_trained"]
+
+
+# --------------------------------------------------------------------------------------
+# texts
+# --------------------------------------------------------------------------------------
+def test_wiki_markup_is_stripped():
+    raw = (
+        "{{Infobox|name={{nested|x}}}}'''Aardwolf''' is a [[mammal|small mammal]] of [[Africa]]."
+        "<ref>a source</ref> See [http://example.org the site].\n== History ==\n[[Category:Mammals]]"
+        "{| class=wikitable\n| a || b\n|}&amp; done"
+    )
+    text = texts.strip_wiki_markup(raw)
+    assert text.startswith("Aardwolf is a small mammal of Africa. See the site.")
+    assert "History" in text and "Category" not in text and "{" not in text and "ref" not in text
+    assert text.endswith("& done")
+
+
+def test_generated_texts_are_reproducible_and_leave_the_global_random_state_alone():
+    import random
+
+    random.seed(123)
+    before = random.random()
+    random.seed(123)
+    a, b = texts.dummy_text(3, seed=4), texts.dummy_text(3, seed=4)
+    assert random.random() == before  # the global state was restored
+    assert a == b and a != texts.dummy_text(3, seed=5) and len(a.split()) > 10
+
+
+# --------------------------------------------------------------------------------------
+# the offline models that make setup installs
+# --------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def smollm2():
+    torch.set_num_threads(1)
+    return pretrained.attention_weights(pretrained.load("smollm2"), "SmolLM2")
+
+
+def test_offline_smollm2_has_the_documented_architecture_and_rank_cap(smollm2):
+    w = smollm2
+    assert (w.n_layers, w.n_heads, w.n_kv_heads, w.head_dim, w.d) == (30, 9, 3, 64, 576)
+    g = w.layer_factors(5)
+    sv = np.linalg.svd(g["Q_grouped"].T @ g["K"], compute_uv=False)
+    assert sv[192] < 1e-9 * sv[0] and sv[191] > 1e-4 * sv[0]  # rank exactly 3 x 64
+    # one real head, core route against the 576 x 576 matrices
+    naive = pretrained.naive_head_spectra(w, 12, 7)
+    sub = pretrained.AttentionWeights(
+        w.name,
+        w.family,
+        1,
+        w.n_heads,
+        w.n_kv_heads,
+        w.head_dim,
+        w.d,
+        [w.query[12]],
+        [w.key[12]],
+        [w.value[12]],
+        [w.output[12]],
+    )
+    core = pretrained.head_spectra(sub)
+    np.testing.assert_allclose(core.qk_singular[0, 7], naive["qk_singular"][:64], rtol=1e-7)
+
+
+def test_offline_texts_are_real_prose():
+    paragraphs = texts.wikipedia_paragraphs(4, seed=0)
+    assert len({title for title, _ in paragraphs}) == 4
+    assert all(len(p) >= 600 and "[[" not in p and "{{" not in p for _, p in paragraphs)
+    words = texts.random_words(50, seed=0).split()
+    assert len(words) == 50 and all(w.isalpha() and w.islower() for w in words)
+    assert texts.random_words(50, seed=0) == texts.random_words(50, seed=0)
+
+
+def test_the_repeated_stack_runs_every_repetition(tiny):
+    # what a decoder that runs `layers[: num_hidden_layers]` would do silently: the
+    # second pass must continue from the first pass's output, layer by layer
+    ids = torch.arange(1, 9)[None]
+    with depth.repeated_layers(tiny, 2):
+        twice = depth.token_states(tiny, ids)
+    layer = tiny.model.layers[0]
+    with torch.no_grad():
+        hidden = torch.tensor(twice[3], dtype=torch.float32)[None]
+        position_ids = torch.arange(8)[None]
+        embeddings = tiny.model.rotary_emb(hidden, position_ids)
+        mask = torch.full((8, 8), float("-inf")).triu(1)[None, None]
+        out = layer(hidden, attention_mask=mask, position_embeddings=embeddings, position_ids=position_ids)
+        out = out[0] if isinstance(out, tuple) else out
+    np.testing.assert_allclose(twice[4], out[0].double().numpy(), atol=1e-5)
+    assert tiny.config.num_hidden_layers == 3
+
+
+# --------------------------------------------------------------------------------------
+# LoRA on the value projections
+# --------------------------------------------------------------------------------------
+def test_review_snippets_are_the_documented_data():
+    from lora_clusters.nets import lm_lora
+
+    pairs = lm_lora.review_snippets()
+    # 10,605 snippets, 37 of them rated exactly 0 and left out; about half positive
+    assert len(pairs) == 10568 and 5000 < sum(label for _, label in pairs) < 5600
+    assert all(text and label in (0, 1) for text, label in pairs)
+
+
+@pytest.mark.parametrize("kv_heads", [2, 4])
+def test_value_lora_tracks_the_eigenvalues_of_its_update(kv_heads):
+    from transformers import AutoTokenizer
+
+    from lora_clusters.nets import lm_lora
+
+    tokenizer = AutoTokenizer.from_pretrained(pretrained.model_path("smollm2"))
+    model = pretrained.tiny_llama(len(tokenizer), layers=2, d=32, heads=4, kv_heads=kv_heads, seed=4)
+    weights = pretrained.attention_weights(model, "tiny")
+    data = [(f"review number {k} was {'good' if k % 2 else 'bad'}", k % 2) for k in range(40)]
+    settings = lm_lora.LoRASettings("tiny", steps=4, batch_size=4, n_test=8, checkpoint_every=2, max_tokens=16)
+    run = lm_lora.train_value_lora(model, tokenizer, settings, data=data)
+    assert run.checkpoints.tolist() == [0, 2, 4] and run.loss.shape == (4,) and np.isfinite(run.loss).all()
+    assert run.n_train == 32 and run.n_test == 8 and run.examples_seen == 16
+    assert np.all(run.ov_eigenvalues[0] == 0)  # LoRA starts at B = 0
+    # the 2 x 2 route against the eigenvalues of the d x d update of the value map
+    for layer, delta in enumerate(run.delta_v):
+        O = weights.layer_factors(layer)["O_grouped"]
+        full = np.linalg.eigvals(O @ delta)
+        full = full[np.argsort(-np.abs(full))][:2]
+        np.testing.assert_allclose(np.sort_complex(run.ov_eigenvalues[-1, layer]), np.sort_complex(full), atol=1e-10)
+    if kv_heads == 4:  # no grouped-query attention: Delta V is square and has eigenvalues
+        full = np.linalg.eigvals(run.delta_v[0])
+        full = full[np.argsort(-np.abs(full))][:2]
+        np.testing.assert_allclose(np.sort_complex(run.v_eigenvalues[-1, 0]), np.sort_complex(full), atol=1e-10)
+    else:
+        assert run.v_eigenvalues is None
+    rows = lm_lora.value_map_change(weights, run)
+    assert len(rows) == 2 and all(r["largest |eig| before"] > 0 for r in rows)
+    assert 0.0 <= run.accuracy_before <= 1.0 and 0.0 <= run.accuracy_after <= 1.0
+
+
+def test_a_bert_model_is_read_head_by_head():
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64
+    )
+    model = BertModel(config).eval()
+    w = pretrained.attention_weights(model, "tiny BERT")
+    assert (w.family, w.n_layers, w.n_heads, w.n_kv_heads, w.head_dim, w.d) == ("bert", 2, 4, 4, 8, 32)
+    attention = model.encoder.layer[1].attention
+    head = w.head(1, 2)
+    np.testing.assert_array_equal(head["W_K"], attention.self.key.weight.detach().double().numpy()[16:24])
+    np.testing.assert_array_equal(head["W_O"], attention.output.dense.weight.detach().double().numpy()[:, 16:24])
+    spec = pretrained.head_spectra(w)
+    naive = pretrained.naive_head_spectra(w, 1, 2)
+    np.testing.assert_allclose(spec.qk_singular[1, 2], naive["qk_singular"][:8], rtol=1e-8)
+    assert (spec.layer_qk_rank(1e-8) == 32).all()  # no grouped-query cap: 4 x 8 = d
