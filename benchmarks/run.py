@@ -345,7 +345,7 @@ def bench_head_spectra():
     for name in ("smollm2", "minilm"):
         weights = pretrained.attention_weights(pretrained.load(name), name)
         heads = weights.n_layers * weights.n_heads
-        core = best_of(lambda w=weights: pretrained.head_spectra(w), repeat=2)
+        core, _ = best_of(lambda w=weights: pretrained.head_spectra(w), repeat=2)
         sample = [(layer, h) for layer in range(0, weights.n_layers, max(1, weights.n_layers // 3)) for h in (0,)]
         start = time.perf_counter()
         for layer, h in sample:
