@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup book gpu cache-prune student-book test test-fast lint bench lab fingerprint browser clean
+.PHONY: setup book pdf gpu cache-prune student-book test test-fast lint bench lab fingerprint browser clean
 
 setup: $(STAMP)
 
@@ -22,18 +22,26 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m lora_book.assets
 	# the offline models and texts of chapters 7-8 (pinned, hash-checked; see lib/lora_book/models.py)
 	$(PY) -m lora_book.models
+	# kernels of this environment define glued(): computed numbers in the prose in JupyterLab
+	$(PY) -m lora_book.glued
 	touch $(STAMP)
 
 # record the lib fingerprint in every chapter, so the execution cache re-runs
 # chapters whose library code changed (see README, "The execution cache")
 fingerprint: $(STAMP)
 	$(PY) -m lora_book.fingerprint --update book
+	$(PY) -m lora_book.macros --update book
 
-book: fingerprint
+# the website, and the whole book printed from it as one PDF (Chromium; see lib/lora_book/pdf.py)
+book: fingerprint browser
 	$(PY) -m lora_book.cache before-build
 	$(VENV)/bin/jupyter-book build . --path-output . -n -W --keep-going
 	$(PY) -m lora_book.cache after-build
+	CHROMIUM=$(CHROMIUM) $(PY) -m lora_book.pdf _build/html
 	@echo "site: _build/html/index.html"
+
+pdf: book
+	@echo "the book as one PDF: _build/html/lora-clusters-book.pdf"
 
 # chapters that train networks: at the scale LORA_BOOK_SCALE names (smoke, cpu, gpu)
 GPU_CHAPTERS := book/ch06_toy_transformer.md book/ch08_depth_clustering.md book/ch09_lora_language_model.md
@@ -41,9 +49,10 @@ GPU_CHAPTERS := book/ch06_toy_transformer.md book/ch08_depth_clustering.md book/
 # on a machine with a GPU: re-execute the GPU chapters at the paper's scale and replace
 # their committed cache records (same code, same record key); `make book` then renders
 # them on any laptop without executing them
-# MODEL=/path/to/Llama-2-7b-hf runs the real-model chapters on that model (bfloat16)
+# MODEL=/path/to/Llama-2-7b-hf runs the real-model chapters on that model (bfloat16),
+# DATA=/path/to/aclImdb (or an IMDb .csv) runs the LoRA chapter on IMDb
 gpu: fingerprint
-	LORA_BOOK_MODEL=$(MODEL) $(PY) -m lora_book.cache execute --scale gpu $(GPU_CHAPTERS)
+	LORA_BOOK_MODEL=$(MODEL) LORA_BOOK_DATA=$(DATA) $(PY) -m lora_book.cache execute --scale gpu $(GPU_CHAPTERS)
 	$(MAKE) book
 
 # before committing execution_cache/: drop the records no current chapter uses (a build
@@ -52,11 +61,12 @@ cache-prune: $(STAMP)
 	$(PY) -m lora_book.cache prune
 
 # the same book without any solution (pages, notebooks and sources): for students
-student-book: fingerprint
+student-book: fingerprint browser
 	$(PY) -m lora_book.cache before-build
 	LORA_BOOK_STUDENT=1 $(VENV)/bin/jupyter-book build . --path-output _build/student -n -W --keep-going
 	$(PY) -m lora_book.cache after-build
-	@echo "student site: _build/student/_build/html/index.html"
+	CHROMIUM=$(CHROMIUM) $(PY) -m lora_book.pdf _build/student/_build/html
+	@echo "student site: _build/student/_build/html/index.html (PDF: lora-clusters-book.pdf there)"
 
 # headless Chromium for the site tests (Debian's package; playwright drives it)
 CHROMIUM ?= /usr/bin/chromium
@@ -70,6 +80,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check lib tests benchmarks
 	$(VENV)/bin/ruff format --check lib tests benchmarks
 	$(PY) -m lora_book.codestyle book
+	$(PY) -m lora_book.macros --check book
 
 test: lint browser
 	CHROMIUM=$(CHROMIUM) $(PY) -m pytest -q -n 2 --dist loadgroup
@@ -80,7 +91,9 @@ test-fast: lint
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
 
-# chapters are MyST markdown: make JupyterLab open them as notebooks (jupytext)
+# chapters are MyST markdown: make JupyterLab open them as notebooks (jupytext), rendered
+# by jupyterlab-myst (theorems, exercises, cross-references, the book's macros, and the
+# computed numbers of the prose once the cells above them have run)
 LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
 lab: $(STAMP)
 	mkdir -p $(dir $(LAB_SETTINGS))

@@ -8,19 +8,20 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urldefrag, urljoin, urlparse
+
+from lora_book.site_server import StaticServer  # noqa: F401  (the tests import it from here)
 
 ROOT = Path(__file__).resolve().parents[1]
 IGNORE = shutil.ignore_patterns(".venv", "_build", ".git", "__pycache__", "*.egg-info", ".pytest_cache", "test-output")
 
 
-def build_site(workdir: Path, *, student: bool = False) -> tuple[Path, str]:
-    """Copy the repository (with its committed execution cache) to ``workdir`` and
-    build it with ``-n -W``; return the HTML folder and the build log."""
+def build_site(workdir: Path, *, student: bool = False, pdf: bool = True) -> tuple[Path, str, object]:
+    """Copy the repository (with its committed execution cache) to ``workdir``, build it
+    with ``-n -W`` and print it as one PDF (as ``make book`` does); return the HTML
+    folder, the build log and the :class:`lora_book.pdf.PrintedBook` (None with
+    ``pdf=False``)."""
     src = workdir / "src"
     shutil.copytree(ROOT, src, ignore=IGNORE)
     env = dict(os.environ)
@@ -38,33 +39,14 @@ def build_site(workdir: Path, *, student: bool = False) -> tuple[Path, str]:
     )
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-6000:]
-    return src / "_build" / "html", log
+    html = src / "_build" / "html"
+    if not pdf:
+        return html, log, None
+    # as `make book` does: the whole book as one PDF, printed from the site
+    from lora_book.pdf import build_pdf
 
-
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-class StaticServer:
-    """The built site served by Python's http.server on 127.0.0.1 (a free port)."""
-
-    def __init__(self, directory: Path):
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(directory)))
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}/"
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    book = build_pdf(html, chromium=os.environ.get("CHROMIUM"), toc=src / "_toc.yml", progress=False)
+    return html, log, book
 
 
 class _Anchors(html.parser.HTMLParser):

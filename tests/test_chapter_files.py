@@ -89,6 +89,10 @@ def test_a_jupyterlab_save_through_the_contents_api_changes_nothing(tmp_path):
                 if cell["cell_type"] == "code":  # as if the reader ran every cell
                     cell["execution_count"] = k + 1
                     cell["outputs"] = [{"output_type": "stream", "name": "stdout", "text": "ran\n"}]
+                elif "{eval}" in "".join(cell["source"]):
+                    # jupyterlab-myst keeps what a markdown cell's {eval} returned
+                    result = {"status": "ok", "data": {"text/plain": "'0.5'"}, "metadata": {}}
+                    cell["metadata"]["user_expressions"] = [{"expression": 'glued("x")', "result": result}]
             _request(
                 f"{base}/{name}?token={token}",
                 method="PUT",

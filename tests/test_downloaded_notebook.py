@@ -44,7 +44,7 @@ def _glued(nb: dict) -> dict:
 
 
 def test_a_downloaded_chapter_runs_in_a_fresh_environment(tmp_path):
-    html, _ = build_site(tmp_path / "site")
+    html, _, _ = build_site(tmp_path / "site", pdf=False)
     with StaticServer(html) as server:
         page_url = server.url + "book/ch01_particles.html"
         page = urllib.request.urlopen(page_url).read().decode()

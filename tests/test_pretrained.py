@@ -45,6 +45,22 @@ def test_core_routes_match_the_d_by_d_matrices():
     assert abs(thin.phi_dual @ thin.phi - 1) < 1e-12
     M = outer @ inner
     assert np.allclose(thin.phi_dual @ M, thin.eigenvalue.real * thin.phi_dual, atol=1e-8 * abs(thin.eigenvalue))
+    # the pair carries the whole nonzero spectrum, in the order of low_rank_eigenvalues
+    np.testing.assert_allclose(thin.eigenvalues, core, rtol=1e-12)
+    np.testing.assert_allclose(dense.eigenvalues[:r], eig_full[:r], rtol=1e-8)
+
+
+def test_outliers_are_counted_and_measured_against_the_disc():
+    angles = np.exp(1j * np.linspace(0, 2 * np.pi, 7))
+    # on the rim (to rounding), 3% outside, 10% outside, inside
+    eigenvalues = np.concatenate([2 * angles[:3] * (1 + 1e-13), [2.06j, -2.2, 0.5]])
+    count, excess = spectra.outside_disc(eigenvalues, 2.0)
+    assert count == 2 and excess == pytest.approx(0.1, rel=1e-12)
+    assert spectra.outside_disc(eigenvalues[:3], 2.0) == (0, 0.0)
+    with pytest.raises(ValueError, match="radius must be a finite number > 0"):
+        spectra.outside_disc(eigenvalues, 0.0)
+    with pytest.raises(ValueError, match="eigenvalues must be"):
+        spectra.outside_disc([np.nan], 1.0)
 
 
 def test_core_routes_refuse_bad_factors():
@@ -298,6 +314,105 @@ def test_review_snippets_are_the_documented_data():
     # 10,605 snippets, 37 of them rated exactly 0 and left out; about half positive
     assert len(pairs) == 10568 and 5000 < sum(label for _, label in pairs) < 5600
     assert all(text and label in (0, 1) for text, label in pairs)
+
+
+def _write_acl_imdb(root):
+    reviews = {
+        ("train", "pos"): ["A <br />delight.", "Loved it"],
+        ("train", "neg"): ["Dull."],
+        ("test", "pos"): ["Great fun"],
+        ("test", "neg"): ["Awful<br/><br/>acting", "Boring"],
+    }
+    for (split, kind), texts_ in reviews.items():
+        folder = root / "aclImdb" / split / kind
+        folder.mkdir(parents=True)
+        for k, text in enumerate(texts_):
+            (folder / f"{k}_7.txt").write_text(text, encoding="utf-8")
+
+
+def test_imdb_is_read_from_either_usual_copy(tmp_path):
+    from lora_clusters.nets import lm_lora
+
+    _write_acl_imdb(tmp_path)
+    pairs = lm_lora.imdb_reviews(tmp_path)  # the folder that holds aclImdb
+    assert pairs == lm_lora.imdb_reviews(tmp_path / "aclImdb")
+    assert sorted(pairs) == sorted(
+        [("A delight.", 1), ("Loved it", 1), ("Dull.", 0), ("Great fun", 1), ("Awful acting", 0), ("Boring", 0)]
+    )
+    csv_file = tmp_path / "IMDB Dataset.csv"
+    csv_file.write_text('review,sentiment\n"Good, truly<br />good",positive\nBad,negative\n', encoding="utf-8")
+    assert lm_lora.imdb_reviews(csv_file) == [("Good, truly good", 1), ("Bad", 0)]
+    numeric = tmp_path / "numeric.csv"
+    numeric.write_text("text,label\nfine,1\npoor,0\n", encoding="utf-8")
+    assert lm_lora.imdb_reviews(numeric) == [("fine", 1), ("poor", 0)]
+
+
+def test_imdb_errors_name_what_is_wrong(tmp_path):
+    from lora_clusters.nets import lm_lora
+
+    with pytest.raises(FileNotFoundError, match="no IMDb data at .*nowhere"):
+        lm_lora.imdb_reviews(tmp_path / "nowhere")
+    (tmp_path / "aclImdb" / "train" / "pos").mkdir(parents=True)
+    with pytest.raises(ValueError, match="not an aclImdb folder: it lacks train/neg, test/neg, test/pos"):
+        lm_lora.imdb_reviews(tmp_path)
+    bad_columns = tmp_path / "bad.csv"
+    bad_columns.write_text("body,stars\nok,5\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="needs a 'review'"):
+        lm_lora.imdb_reviews(bad_columns)
+    bad_label = tmp_path / "label.csv"
+    bad_label.write_text("review,sentiment\nok,maybe\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="line 2: unknown label 'maybe'"):
+        lm_lora.imdb_reviews(bad_label)
+    other = tmp_path / "reviews.txt"
+    other.write_text("x", encoding="utf-8")
+    with pytest.raises(ValueError, match="aclImdb folder or a .csv file"):
+        lm_lora.imdb_reviews(other)
+
+
+def test_the_chapter_reads_its_model_and_data_from_the_environment(tmp_path, monkeypatch):
+    from lora_clusters.nets import lm_lora, scale
+
+    monkeypatch.delenv(scale.MODEL_ENV, raising=False)
+    monkeypatch.delenv(scale.DATA_ENV, raising=False)
+    assert lm_lora.settings_for("cpu").model == "smollm2" and depth.settings_for("smoke").model == "tiny"
+    default = lm_lora.chapter_data()
+    assert "Hutto" in default.name and len(default.pairs) == 10568
+    _write_acl_imdb(tmp_path)
+    monkeypatch.setenv(scale.DATA_ENV, str(tmp_path))
+    monkeypatch.setenv(scale.MODEL_ENV, "/models/llama")
+    data = lm_lora.chapter_data()
+    assert data.name.startswith("IMDb") and len(data.pairs) == 6 and data.positive == 3
+    # the model override applies to both chapters and every scale, and leaves the rest
+    for table, settings_for in (
+        (lm_lora.LORA_SETTINGS, lm_lora.settings_for),
+        (depth.DEPTH_SETTINGS, depth.settings_for),
+    ):
+        for name in ("smoke", "cpu", "gpu"):
+            assert settings_for(name).model == "/models/llama"
+            assert settings_for(name) == table[name].__class__(**{**vars(table[name]), "model": "/models/llama"})
+    with pytest.raises(ValueError, match="scale_name must be one of smoke, cpu, gpu, got 'tpu'"):
+        lm_lora.settings_for("tpu")
+    monkeypatch.setenv(scale.DATA_ENV, str(tmp_path / "missing"))
+    with pytest.raises(FileNotFoundError, match="missing"):
+        lm_lora.chapter_data()
+
+
+def test_long_texts_are_cut_so_that_every_prompt_ends_with_the_answer_cue():
+    from transformers import AutoTokenizer
+
+    from lora_clusters.nets import lm_lora
+
+    tokenizer = AutoTokenizer.from_pretrained(pretrained.model_path("smollm2"))
+    tokenizer.pad_token = tokenizer.eos_token
+    items = [("word " * 300, 1), ("short review", 0), ("a rather long sentence, " * 12, 1)]
+    encoded = lm_lora._encode(tokenizer, items, max_tokens=32)
+    assert encoded["input_ids"].shape[1] <= 32
+    cue = tokenizer(lm_lora.PROMPT.format(text="x").split("x")[1], add_special_tokens=False)["input_ids"]
+    for row in encoded["input_ids"].tolist():
+        assert row[-len(cue) :] == cue  # the last tokens are "\nSentiment:" in every row
+    assert "short review" in tokenizer.decode(encoded["input_ids"][1])
+    with pytest.raises(ValueError, match="max_tokens = 4 leaves no room"):
+        lm_lora._encode(tokenizer, items, max_tokens=4)
 
 
 @pytest.mark.parametrize("kv_heads", [2, 4])

@@ -33,15 +33,30 @@ def toc_pages() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    html, log = build_site(tmp_path_factory.mktemp("site"))
+def site(tmp_path_factory):
+    """The site (HTML folder, build log) and the PDF printed from it."""
+    return build_site(tmp_path_factory.mktemp("site"))
+
+
+@pytest.fixture(scope="module")
+def built(site):
+    html, log, _ = site
     return html, log
 
 
 @pytest.fixture(scope="module")
-def student(tmp_path_factory):
-    html, _ = build_site(tmp_path_factory.mktemp("student"), student=True)
-    return html
+def printed(site):
+    return site[2]
+
+
+@pytest.fixture(scope="module")
+def student_site(tmp_path_factory):
+    return build_site(tmp_path_factory.mktemp("student"), student=True)
+
+
+@pytest.fixture(scope="module")
+def student(student_site):
+    return student_site[0]
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +141,122 @@ def test_student_version_has_no_solutions(built, student):
     nb = json.loads((student / "_sources" / "book" / "ch02_stability.ipynb").read_text())
     text = "".join("".join(c["source"]) for c in nb["cells"])
     assert "solution-start" not in text and "V_sym" not in text and "{exercise}" in text
+
+
+def _pdf_text(reader, pages) -> str:
+    return " ".join(" ".join((reader.pages[k].extract_text() or "").split()) for k in pages)
+
+
+def _page_number_stamps(page) -> list[str]:
+    """The texts printed in the bottom 30 pt of a PDF page, where the page number goes."""
+    found = []
+
+    def visit(text, cm, tm, font, size):
+        y = cm[5] + tm[5] * cm[3]
+        if text.strip() and y < 30:
+            found.append(text.strip())
+
+    page.extract_text(visitor_text=visit)
+    return found
+
+
+def test_the_whole_book_prints_as_one_pdf_with_every_chapter(built, printed):
+    from pypdf import PdfReader
+
+    html, _ = built
+    pdf = html / "lora-clusters-book.pdf"
+    assert printed.pdf == pdf and pdf.is_file()
+    # linked from every page's download menu
+    for name in ("book/preface.html", "book/ch03_phase_transition.html"):
+        assert 'href="../lora-clusters-book.pdf"' in (html / name).read_text()
+    reader = PdfReader(pdf)
+    # every page of the site, in reading order; the page count is the front matter plus
+    # what each page printed to, and a chapter takes several pages
+    assert [p.path for p in printed.pages] == [f + ".html" for f in toc_pages()]
+    assert len(reader.pages) == printed.front_pages + sum(p.pages for p in printed.pages)
+    assert all(p.pages >= 3 for p in printed.pages if "/ch0" in p.path)
+    # a bookmark per page of the site, at its first page, which carries its title
+    outline = [(item.title, reader.get_destination_page_number(item)) for item in reader.outline]
+    assert outline == [(p.title, printed.front_pages + p.first_page - 1) for p in printed.pages]
+    for p in printed.pages:
+        assert " ".join(p.title.split()) in _pdf_text(reader, [printed.front_pages + p.first_page - 1])
+    # the contents page lists every title with its page number
+    contents = _pdf_text(reader, range(printed.front_pages))
+    for p in printed.pages:
+        assert f"{' '.join(p.title.split())} {p.first_page}" in contents
+    # continuous page numbers at the foot of every page after the front matter
+    for k in (1, 2, len(reader.pages) // 2, len(reader.pages) - printed.front_pages):
+        assert str(k) in _page_number_stamps(reader.pages[printed.front_pages + k - 1]), k
+    # nothing the paper cuts off: every equation, code line and table fits the column
+    assert printed.overflows == []
+
+
+def test_the_pdf_has_the_figures_math_and_computed_numbers(built, printed):
+    from pypdf import PdfReader
+
+    html, _ = built
+    reader = PdfReader(printed.pdf)
+    for p in printed.pages:
+        page_range = range(printed.front_pages + p.first_page - 1, printed.front_pages + p.first_page - 1 + p.pages)
+        source = (html / p.path).read_text()
+        figures = source.count("<figure")
+        images = sum(len(reader.pages[k].images) for k in page_range)
+        assert images >= figures, (p.path, images, figures)
+        if "/ch0" in p.path:
+            # MathJax typeset the math with its own fonts before the page was printed
+            # (Chromium embeds them as Type 3 fonts of the MathJax_* families)
+            families = set()
+            for k in page_range:
+                for font in (reader.pages[k].get("/Resources") or {}).get("/Font", {}).values():
+                    descriptor = font.get_object().get("/FontDescriptor")
+                    if descriptor is not None:
+                        families.add(str(descriptor.get_object().get("/FontFamily", "")))
+            assert {"MathJax_Main", "MathJax_Math"} <= families, (p.path, sorted(families))
+    text = _pdf_text(reader, range(len(reader.pages)))
+    # no TeX source, MyST markup or MathJax error on paper
+    for raw in ("\\tilde", "\\Vt", "$$", "{eq}", "{glue", ":::", "{prf:"):
+        assert raw not in text, raw
+    # numbers computed by the chapters (ch01's glued W2 distance; ch09's held-out count)
+    assert "0.500000" in text
+    assert "held-out" in text and "Solution to" in text
+
+
+def test_the_printer_reports_what_the_paper_would_cut_off(tmp_path):
+    """A two-page site: one page fits, the other holds a table and an equation box
+    wider than the paper's column, which must be reported (and the fitting one not)."""
+    from pypdf import PdfReader
+
+    from lora_book.pdf import build_pdf, printed_width_px
+
+    (tmp_path / "_toc.yml").write_text("root: a\nchapters:\n  - file: b\n")
+    (tmp_path / "a.html").write_text("<html><body><article><h1>Fits</h1><p>short</p></article></body></html>")
+    wide = printed_width_px() + 200
+    (tmp_path / "b.html").write_text(
+        "<html><body><article><h1>Too wide</h1>"
+        f'<table><tr><td style="min-width:{wide}px">cells</td></tr></table>'
+        f'<mjx-container display="true" style="display:block;overflow-x:auto">'
+        f'<span style="display:inline-block;width:{wide}px">x</span></mjx-container>'
+        "</article></body></html>"
+    )
+    book = build_pdf(tmp_path, toc=tmp_path / "_toc.yml", chromium=CHROMIUM, progress=False)
+    assert sorted(what for _, what, _ in book.overflows) == ["mjx-container", "table"]
+    assert {name for name, _, _ in book.overflows} == {"b.html"}
+    assert all(width >= wide for _, _, width in book.overflows)
+    assert [p.title for p in book.pages] == ["Fits", "Too wide"]
+    assert len(PdfReader(book.pdf).pages) == book.front_pages + 2
+
+
+def test_the_student_pdf_has_the_exercises_and_no_solutions(student_site, printed):
+    from pypdf import PdfReader
+
+    full = _pdf_text(PdfReader(printed.pdf), range(len(PdfReader(printed.pdf).pages)))
+    html, _, book = student_site
+    student = PdfReader(book.pdf)
+    text = _pdf_text(student, range(len(student.pages)))
+    assert book.pdf == html / "lora-clusters-book.pdf" and book.overflows == []
+    assert full.count("Exercise") > 20 and text.count("Exercise") > 20
+    assert "Solution to" in full and "Solution to" not in text
+    assert len(student.pages) < len(PdfReader(printed.pdf).pages)
 
 
 @contextmanager

@@ -316,3 +316,62 @@ def test_codestyle_catches_unclosed_fences_and_wide_code_blocks(tmp_path):
     problems = codestyle.fence_problems(page)
     assert len(problems) == 2, problems
     assert "text after a closing fence" in problems[0] and "80 > 74" in problems[1]
+
+
+# --------------------------------------------------------------------------------------
+# macros and glued numbers for JupyterLab (lora_book.macros, lora_book.glued)
+# --------------------------------------------------------------------------------------
+def test_every_chapter_carries_the_config_macros_for_jupyterlab(tmp_path):
+    import jupytext
+
+    from lora_book import macros
+
+    config_macros = macros.book_macros()
+    assert {"Vt", "R", "Att"} <= set(config_macros)
+    # the committed chapters are up to date, and their cell is what jupyterlab-myst
+    # reads: front matter with the macros of _config.yml, in a cell the site skips
+    assert macros.stale(cache.ROOT / "book") == []
+    for path in macros.chapters(cache.ROOT / "book"):
+        first = jupytext.read(path).cells[0]
+        assert first.cell_type == "markdown" and first.metadata["tags"] == ["remove-cell"], path.name
+        import yaml
+
+        front = yaml.safe_load(first.source.strip().strip("-"))
+        assert front == {"math": {"\\" + name: value for name, value in config_macros.items()}}, path.name
+    # a chapter without the cell gets it, a stale one is refreshed, and nothing else moves
+    chapter = tmp_path / "ch.md"
+    chapter.write_text(CHAPTER)
+    assert macros.update(tmp_path) == [chapter] and macros.update(tmp_path) == []
+    text = chapter.read_text()
+    assert text.replace(macros.macro_cell(config_macros), "", 1) == CHAPTER
+    chapter.write_text(text.replace("\\tilde V", "\\hat V"))
+    assert macros.stale(tmp_path) == [chapter]
+    macros.update(tmp_path)
+    assert chapter.read_text() == text
+
+
+def test_glued_expressions_match_the_glue_text_role(tmp_path):
+    import nbformat
+    from nbclient import NotebookClient
+
+    from lora_book.glued import EXPRESSION, format_glued
+
+    assert EXPRESSION.match('glued("fig2_T_star", ".1f")').group("key", "fmt") == ("fig2_T_star", ".1f")
+    assert EXPRESSION.match("glued('lm_model')").group("key", "fmt") == ("lm_model", None)
+    for bad in ('glued(name, ".1f")', 'glued("a") + 1', "x.mean()", 'glued("a", ".1f", 3)'):
+        assert EXPRESSION.match(bad) is None, bad
+    # in a kernel of this environment (make setup loads the extension), the glued value
+    # formatted as the site's {glue:text} shows it
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            'from myst_nb import glue\nglue("x", 0.123456, display=False)\nglue("n", 7)\nglue("name", "SmolLM2")'
+        ),
+        nbformat.v4.new_code_cell('print(glued("x", ".2%"), glued("x"), glued("n", "d"), glued("name"))'),
+        nbformat.v4.new_code_cell('try:\n    glued("later")\nexcept KeyError as error:\n    print(error)'),
+    ]
+    NotebookClient(nb, kernel_name="python3", timeout=120).execute()
+    printed = [o["text"].strip() for c in nb.cells[1:] for o in c.outputs if o.get("name") == "stdout"]
+    assert printed[0].split() == ["12.35%", "0.123456", "7", "SmolLM2"]
+    assert printed[0].split()[0] == format_glued("0.123456", ".2%")
+    assert "nothing glued as 'later' yet: run the code cells above" in printed[1]

@@ -173,3 +173,34 @@ def test_unknown_scale_setting_names_the_variable(monkeypatch):
         scale.current()
     monkeypatch.setenv(scale.ENV, "smoke")
     assert toy.config_for() == toy.SCALES["smoke"]
+
+
+def test_outlier_count_and_excess_of_the_study_match_the_dense_spectra():
+    """Chapter 6's outlier columns, against eigenvalues computed here from the weights."""
+    from lora_clusters.nets import toy_study
+
+    config = toy.config_for("smoke", depths=(2,))
+    study = toy_study.ToyStudy(config, {}, {})
+    study.pretrained[2] = toy.pretrain(config, 2, seeds=(0, 1))
+    study.finetuned[2] = toy.finetune(study.pretrained[2])
+    rows = toy_study.hypotheses_rows(study)
+    assert len(rows) == 2
+    for m, row in enumerate(rows):
+        P = {k: v[m].double().numpy() for k, v in study.pretrained[2].stack.params.items()}
+        delta = study.finetuned[2].value_update()[m].double().numpy()
+        radius = np.abs(np.linalg.eigvals(P["output"] @ P["value"])).max()
+        after = np.abs(np.linalg.eigvals(P["output"] @ (P["value"] + delta)))
+        outside = after[after > radius * (1 + 1e-9)]
+        assert row["outliers after LoRA"] == outside.size
+        expected = outside.max() / radius - 1 if outside.size else 0.0
+        assert row["outside by"] == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    # this small run creates no outlier: push the top eigenvalue out by 20% and another to the rim
+    from dataclasses import replace
+
+    spectra_ = toy_study.value_spectra(study.pretrained[2], 0, study.finetuned[2])
+    ov = spectra_.ov[np.argsort(-np.abs(spectra_.ov))]
+    moved = ov.copy()
+    moved[0] *= 1.2
+    moved[1] *= abs(ov[0]) / abs(ov[1])  # exactly on the rim: not an outlier
+    count, excess = replace(spectra_, ov=ov, ov_tuned=moved).outliers()
+    assert count == 1 and excess == pytest.approx(0.2, rel=1e-12)

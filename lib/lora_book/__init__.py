@@ -10,7 +10,11 @@ on it, so editing it does not re-run the book (the library fingerprint hashes
 - :mod:`lora_book.solutions`: the student version without solutions;
 - :mod:`lora_book.cache`: status and housekeeping of the committed jupyter-cache;
 - :mod:`lora_book.fingerprint`: the library fingerprint written into every chapter;
-- :mod:`lora_book.wheel`: the library as a wheel at the root of the site.
+- :mod:`lora_book.wheel`: the library as a wheel at the root of the site;
+- :mod:`lora_book.pdf`: the whole book as one PDF, printed from the built site;
+- :mod:`lora_book.site_server`: the built site on 127.0.0.1 (the printer and the tests);
+- :mod:`lora_book.glued`: computed numbers in the prose, on the site and in JupyterLab;
+- :mod:`lora_book.macros`: the book's LaTeX macros, for JupyterLab as for the site.
 
 One setting of ``_config.yml``, ``lora_repository_url`` (under ``sphinx: config:``),
 turns on the theme's repository, issue and launch buttons when it names a public
@@ -83,7 +87,7 @@ def _strip_downloaded_sources(app, exception) -> None:
 def setup(app):
     from lora_clusters import progress
 
-    from .downloads import offer_notebook, offer_wheel
+    from .downloads import offer_notebook, offer_pdf, offer_wheel
     from .provenance_table import FillProvenance, ProvenanceTable, provenance_placeholder, refresh_provenance_pages
 
     # the kernels that execute the chapters inherit this: no progress bar in a page
@@ -98,6 +102,12 @@ def setup(app):
     app.connect("builder-inited", _add_static)
     app.connect("html-page-context", offer_notebook, priority=400)  # before the theme builds its buttons
     app.connect("html-page-context", offer_wheel, priority=600)  # after it
+    app.connect("html-page-context", offer_pdf, priority=610)
+    # {eval}`glued("name", "fmt")` in the prose: the glued value, from the cache
+    # (myst-nb's own eval role needs a live kernel; see lora_book.glued)
+    from .glued import glued_role
+
+    app.add_role("eval", glued_role(), override=True)
     app.connect("doctree-resolved", _drop_solution_nodes)
     app.connect("build-finished", _strip_downloaded_sources)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}

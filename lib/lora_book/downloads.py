@@ -90,3 +90,22 @@ def offer_wheel(app, pagename, templatename, context, doctree) -> None:
                     "label": "download-wheel-button",
                 }
             )
+
+
+def offer_pdf(app, pagename, templatename, context, doctree) -> None:
+    """Add the whole book as one PDF (:mod:`lora_book.pdf`, printed after the build by
+    ``make book``) to every page's download menu."""
+    from .pdf import PDF_NAME
+
+    for group in context.get("header_buttons", []):
+        if group.get("label") == "download-buttons":
+            group["buttons"].append(
+                {
+                    "type": "link",
+                    "url": context["pathto"](PDF_NAME, 1),
+                    "text": "whole book (.pdf)",
+                    "tooltip": "Every chapter in one printable PDF",
+                    "icon": "fas fa-book",
+                    "label": "download-book-pdf-button",
+                }
+            )

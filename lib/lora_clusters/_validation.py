@@ -50,27 +50,24 @@ def as_square_matrix(value, name: str, d: int | None = None, *, allow_batch: boo
 
 def finite_scalar(value, name: str) -> float:
     """A finite real number."""
-    if isinstance(value, (bool, str, bytes)) or np.iscomplexobj(value):
-        raise ValueError(f"{name} must be a finite real number, got {value!r}")
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a finite real number, got {value!r}") from None
-    if not math.isfinite(x):
-        raise ValueError(f"{name} must be a finite real number, got {value!r}")
-    return x
+    return _real_scalar(value, name, "a finite real number", lambda x: True)
 
 
 def positive_scalar(value, name: str) -> float:
     """A finite real number > 0."""
+    return _real_scalar(value, name, "a finite number > 0", lambda x: x > 0)
+
+
+def _real_scalar(value, name: str, expected: str, accept) -> float:
+    # bool, str and complex convert to float (or fail late): refuse them by name
     if isinstance(value, (bool, str, bytes)) or np.iscomplexobj(value):
-        raise ValueError(f"{name} must be a positive real number, got {value!r}")
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
     try:
         x = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a positive real number, got {value!r}") from None
-    if not math.isfinite(x) or x <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+        raise ValueError(f"{name} must be {expected}, got {value!r}") from None
+    if not (math.isfinite(x) and accept(x)):
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
     return x
 
 

@@ -82,10 +82,6 @@ class Solution:
     stopped: bool
 
 
-def _progress_bar(enabled: bool, t_max: float):
-    return progress_bar(t_max, "simulate", unit="t", enabled=enabled)
-
-
 def fixed_step_count(t_max: float, dt: float) -> int:
     """The number of RK4 steps, round(t_max / dt), refusing counts that cannot finish."""
     steps = t_max / dt
@@ -115,7 +111,7 @@ def rk4(
     n_steps = fixed_step_count(t_max, dt)
     y = y0
     times, states = [0.0], [y.copy()]
-    bar = _progress_bar(progress, n_steps * dt)
+    bar = progress_bar(n_steps * dt, "simulate", unit="t", enabled=progress)
     stopped = False
     half = 0.5 * dt
     for k in range(n_steps):
@@ -200,7 +196,7 @@ def dopri5(
         states.append(y.copy())
         next_out += 1
     n_steps = n_rejected = 0
-    bar = _progress_bar(progress, t_max)
+    bar = progress_bar(t_max, "simulate", unit="t", enabled=progress)
     stopped = False
     reduce_axes = tuple(range(1, y.ndim))
     while t < t_max and not stopped:

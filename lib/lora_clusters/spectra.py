@@ -28,6 +28,7 @@ __all__ = [
     "low_rank_singular_values",
     "low_rank_top_eigenpair",
     "numerical_rank",
+    "outside_disc",
     "top_eigenpair",
 ]
 
@@ -39,13 +40,15 @@ class TopEigenpair:
     ``phi`` is the top eigenvector normalised to unit length (real part: for a real
     top eigenvalue of a real matrix it can be chosen real) and ``phi_dual`` the dual
     form scaled so that ``phi_dual @ phi == 1``.  ``second`` is :math:`|\lambda_2|`
-    (0 in dimension one).
+    (0 in dimension one).  ``eigenvalues`` holds every eigenvalue found on the way, by
+    decreasing modulus (for :func:`low_rank_top_eigenpair`, those of the core).
     """
 
     eigenvalue: complex
     second: float
     phi: np.ndarray
     phi_dual: np.ndarray
+    eigenvalues: np.ndarray | None = None
 
     @property
     def is_real_positive(self) -> bool:
@@ -80,7 +83,7 @@ def top_eigenpair(V) -> TopEigenpair:
     # normalise phi to unit length and rescale the dual form so that phi*(phi) = 1
     scale = np.linalg.norm(phi)
     second = float(abs(eigvals[order[1]])) if V.shape[0] > 1 else 0.0
-    return TopEigenpair(complex(eigvals[top]), second, phi / scale, phi_dual * scale)
+    return TopEigenpair(complex(eigvals[top]), second, phi / scale, phi_dual * scale, eigvals[order])
 
 
 # --------------------------------------------------------------------------------------
@@ -146,7 +149,25 @@ def low_rank_top_eigenpair(outer, inner) -> TopEigenpair:
     phi, dual = phi / scale, dual * scale
     dual = dual / (dual @ phi)
     second = float(abs(eigvals[order[1]])) if core.shape[0] > 1 else 0.0
-    return TopEigenpair(complex(eigvals[top]), second, phi, dual)
+    return TopEigenpair(complex(eigvals[top]), second, phi, dual, eigvals[order])
+
+
+def outside_disc(eigenvalues, radius: float) -> tuple[int, float]:
+    r"""How many of ``eigenvalues`` lie outside the closed disc of ``radius`` (beyond a
+    relative 1e-9, so that a rounding-level tie is not counted), and how far the farthest
+    one lies beyond it, relative to the radius: :math:`\max_i |\lambda_i|/\rho - 1`,
+    or 0 when none is outside.
+
+    An "outlier" of a fine-tuned spectrum is an eigenvalue outside the disc that held the
+    pre-trained one; the excess tells a real outlier from one that crossed the rim by a
+    fraction of a percent."""
+    moduli = np.abs(np.asarray(eigenvalues))
+    if moduli.size == 0 or not np.all(np.isfinite(moduli)):
+        raise ValueError("eigenvalues must be a non-empty array of finite numbers")
+    if not (np.isfinite(radius) and radius > 0):
+        raise ValueError(f"radius must be a finite number > 0, got {radius!r}")
+    count = int(np.count_nonzero(moduli > radius * (1 + 1e-9)))
+    return count, (float(moduli.max() / radius - 1) if count else 0.0)
 
 
 def numerical_rank(singular_values, rtol: float) -> int:

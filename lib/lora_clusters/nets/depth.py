@@ -203,10 +203,6 @@ def layer_similarities(
 # --------------------------------------------------------------------------------------
 # the chapter's settings, by scale
 # --------------------------------------------------------------------------------------
-#: environment variable naming another model folder (for instance Llama-2-7B) to use
-MODEL_ENV = "LORA_BOOK_MODEL"
-
-
 @dataclass(frozen=True)
 class DepthSettings:
     """What Chapter 8 runs at one scale: ``model`` (a short name of
@@ -229,14 +225,9 @@ DEPTH_SETTINGS = {
 def settings_for(scale_name: str | None = None) -> DepthSettings:
     """The settings of ``scale_name`` (default: ``LORA_BOOK_SCALE``), with the model
     replaced by ``$LORA_BOOK_MODEL`` when that is set (``make gpu MODEL=...``)."""
-    import os
-    from dataclasses import replace
-
     from . import scale
 
-    settings = DEPTH_SETTINGS[scale_name or scale.current()]
-    override = os.environ.get(MODEL_ENV, "").strip()
-    return replace(settings, model=override) if override else settings
+    return scale.settings_for(DEPTH_SETTINGS, scale_name)
 
 
 def chapter_texts(settings: DepthSettings, seed: int = 0) -> dict:

@@ -7,7 +7,8 @@ to IMDb reviews, and followed the two eigenvalues of the update
 
 - the data are the 10,605 movie-review snippets of Hutto and Gilbert (2014), labelled
   by the sign of their mean human rating (``make setup`` fetches them;
-  :func:`review_snippets`); a reader with IMDb can pass other (text, label) pairs;
+  :func:`review_snippets`); a reader with IMDb points ``LORA_BOOK_DATA`` at it
+  (``make gpu DATA=...``; :func:`chapter_data`, :func:`imdb_reviews`);
 - the model answers with one label token after a fixed prompt; the loss is the
   cross-entropy of the next token at the answer position, and accuracy compares the
   logits of the two label tokens;
@@ -25,9 +26,13 @@ to IMDb reviews, and followed the two eigenvalues of the update
 
 from __future__ import annotations
 
+import csv
+import os
 import random
+import re
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -35,7 +40,17 @@ from .. import spectra
 from ..progress import progress_bar
 from .pretrained import AttentionWeights, _decoder_layers, asset_dir
 
-__all__ = ["LoRARun", "LoRASettings", "review_snippets", "settings_for", "train_value_lora", "value_map_change"]
+__all__ = [
+    "LabelledTexts",
+    "LoRARun",
+    "LoRASettings",
+    "chapter_data",
+    "imdb_reviews",
+    "review_snippets",
+    "settings_for",
+    "train_value_lora",
+    "value_map_change",
+]
 
 SNIPPETS_FILE = "texts/movie-review-snippets.tsv"
 PROMPT = "Review: {text}\nSentiment:"
@@ -59,6 +74,92 @@ def review_snippets() -> list[tuple[str, int]]:
     return pairs
 
 
+_LABEL_NAMES = {"positive": 1, "pos": 1, "1": 1, "negative": 0, "neg": 0, "0": 0}
+
+
+def imdb_reviews(path) -> list[tuple[str, int]]:
+    """The IMDb reviews of Maas et al. (2011) as (text, label) pairs, label 1 for
+    positive, from either of the two usual copies:
+
+    - the Stanford ``aclImdb`` folder (or a folder that contains it), whose
+      ``train/pos``, ``train/neg``, ``test/pos`` and ``test/neg`` hold one review per
+      ``.txt`` file (both official splits are read: the chapter draws its own);
+    - a CSV file with a text column (``review`` or ``text``) and a label column
+      (``sentiment`` or ``label``: positive/negative, pos/neg or 1/0).
+
+    The HTML line breaks of the reviews (``<br />``) become spaces."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"no IMDb data at {path} (LORA_BOOK_DATA / DATA=): no such file or folder")
+    if path.is_dir():
+        pairs = _imdb_folder(path / "aclImdb" if (path / "aclImdb").is_dir() else path)
+    elif path.suffix.lower() == ".csv":
+        pairs = _imdb_csv(path)
+    else:
+        raise ValueError(f"IMDb data must be an aclImdb folder or a .csv file, got {path}")
+    if not pairs:
+        raise ValueError(f"no reviews found in {path}")
+    return pairs
+
+
+def _clean_review(text: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<br\s*/?>", " ", text)).strip()
+
+
+def _imdb_folder(root: Path) -> list[tuple[str, int]]:
+    folders = [root / split / kind for split in ("train", "test") for kind in ("neg", "pos")]
+    missing = [str(f.relative_to(root)) for f in folders if not f.is_dir()]
+    if missing:
+        raise ValueError(f"{root} is not an aclImdb folder: it lacks {', '.join(missing)}")
+    return [
+        (_clean_review(file.read_text(encoding="utf-8")), int(folder.name == "pos"))
+        for folder in folders
+        for file in sorted(folder.glob("*.txt"))
+    ]
+
+
+def _imdb_csv(path: Path) -> list[tuple[str, int]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        columns = {name.strip().lower(): name for name in reader.fieldnames or []}
+        text_key = columns.get("review") or columns.get("text")
+        label_key = columns.get("sentiment") or columns.get("label")
+        if text_key is None or label_key is None:
+            raise ValueError(
+                f"{path} needs a 'review' (or 'text') and a 'sentiment' (or 'label') column, got {reader.fieldnames}"
+            )
+        pairs = []
+        for line, row in enumerate(reader, start=2):
+            label = _LABEL_NAMES.get(str(row[label_key]).strip().lower())
+            if label is None:
+                raise ValueError(f"{path}, line {line}: unknown label {row[label_key]!r} (positive/negative or 1/0)")
+            pairs.append((_clean_review(row[text_key]), label))
+    return pairs
+
+
+@dataclass(frozen=True)
+class LabelledTexts:
+    """(text, label) pairs and where they come from."""
+
+    name: str
+    pairs: list
+
+    @property
+    def positive(self) -> int:
+        return sum(label for _, label in self.pairs)
+
+
+def chapter_data() -> LabelledTexts:
+    """The data of the LoRA chapter: IMDb from ``$LORA_BOOK_DATA`` when that is set
+    (:func:`imdb_reviews`), else the movie-review snippets (:func:`review_snippets`)."""
+    from .scale import DATA_ENV
+
+    path = os.environ.get(DATA_ENV, "").strip()
+    if path:
+        return LabelledTexts("IMDb reviews (Maas et al. 2011)", imdb_reviews(path))
+    return LabelledTexts("movie-review snippets (Hutto and Gilbert 2014)", review_snippets())
+
+
 @dataclass(frozen=True)
 class LoRASettings:
     """What the LoRA chapter runs at one scale (the LoRA hyper-parameters are the
@@ -80,22 +181,17 @@ class LoRASettings:
 LORA_SETTINGS = {
     "smoke": LoRASettings("tiny", steps=4, batch_size=4, n_test=16, checkpoint_every=2, max_tokens=32),
     "cpu": LoRASettings("smollm2", steps=240, batch_size=16, n_test=600, checkpoint_every=20),
-    "gpu": LoRASettings("smollm2", steps=1500, batch_size=16, n_test=2000, checkpoint_every=50),
+    # max_tokens is a cap (a batch is padded to its longest prompt): room for IMDb's reviews
+    "gpu": LoRASettings("smollm2", steps=1500, batch_size=16, n_test=2000, checkpoint_every=50, max_tokens=256),
 }
 
 
 def settings_for(scale_name: str | None = None) -> LoRASettings:
     """The settings of ``scale_name`` (default ``LORA_BOOK_SCALE``), the model replaced
     by ``$LORA_BOOK_MODEL`` when set."""
-    import os
-    from dataclasses import replace
-
     from . import scale
-    from .depth import MODEL_ENV
 
-    settings = LORA_SETTINGS[scale_name or scale.current()]
-    override = os.environ.get(MODEL_ENV, "").strip()
-    return replace(settings, model=override) if override else settings
+    return scale.settings_for(LORA_SETTINGS, scale_name)
 
 
 @dataclass
@@ -166,11 +262,29 @@ def _label_ids(tokenizer) -> list[int]:
     return [i[0] for i in ids]
 
 
+def _prompts(tokenizer, items, max_tokens: int) -> list[str]:
+    """The prompt of every (text, label) pair, its text cut at a token boundary so that
+    the prompt fits in ``max_tokens`` and still ends with the answer cue."""
+    budget = max_tokens - len(tokenizer(PROMPT.format(text=""))["input_ids"]) - 1
+    if budget < 1:
+        raise ValueError(f"max_tokens = {max_tokens} leaves no room for a text in the prompt {PROMPT!r}")
+    prompts = []
+    for text, _ in items:
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        prompts.append(PROMPT.format(text=tokenizer.decode(ids[:budget]).strip() if len(ids) > budget else text))
+    return prompts
+
+
 def _encode(tokenizer, items, max_tokens: int):
-    texts = [PROMPT.format(text=text) for text, _ in items]
-    # left padding: the answer position is the last one of every row
+    # left padding and left truncation: the answer position is the last one of every row
+    tokenizer.truncation_side = "left"
     return tokenizer(
-        texts, return_tensors="pt", padding=True, truncation=True, max_length=max_tokens, padding_side="left"
+        _prompts(tokenizer, items, max_tokens),
+        return_tensors="pt",
+        padding=True,
+        truncation=True,
+        max_length=max_tokens,
+        padding_side="left",
     )
 
 
@@ -208,7 +322,7 @@ def _update_eigenvalues(model, weights, scaling: float) -> tuple[np.ndarray, np.
 
 def train_value_lora(model, tokenizer, settings: LoRASettings, *, data=None, name: str = "", progress: bool = False):
     """Fine-tune ``model`` with peft LoRA on its value projections (``settings``), on
-    ``data`` (default :func:`review_snippets`) split into ``settings.n_test`` held-out
+    ``data`` (default :func:`chapter_data`) split into ``settings.n_test`` held-out
     pairs and the rest; returns a :class:`LoRARun`.  The batches walk through a shuffled
     training split (seeded), and every ``checkpoint_every`` steps the updates'
     eigenvalues are read (and the held-out accuracy on a 200-example subset)."""
@@ -221,7 +335,9 @@ def train_value_lora(model, tokenizer, settings: LoRASettings, *, data=None, nam
 
     if model.config.model_type != "llama":
         raise ValueError(f"a Llama-family decoder was expected, got a {model.config.model_type!r} model")
-    data = review_snippets() if data is None else list(data)
+    if data is None:
+        data = chapter_data()
+    data = list(data.pairs if isinstance(data, LabelledTexts) else data)
     if len(data) < settings.n_test + settings.batch_size:
         raise ValueError(f"data has {len(data)} pairs, fewer than n_test + batch_size")
     rng = random.Random(settings.seed)
@@ -321,7 +437,7 @@ def value_map_change(weights: AttentionWeights, run: LoRARun) -> list[dict]:
                 "largest |eig| before": radius,
                 "after": float(np.abs(after).max()),
                 "relative change": float(np.abs(after).max() / radius - 1),
-                "new outliers": int((np.abs(after) > radius * (1 + 1e-9)).sum()),
+                "new outliers": spectra.outside_disc(after, radius)[0],
             }
         )
     return rows

@@ -280,8 +280,8 @@ def head_spectra(weights: AttentionWeights, *, progress: bool = False) -> HeadSp
         for h in range(H):
             f = weights.head(layer, h)
             qk[layer, h] = scale * spectra.low_rank_singular_values(f["W_Q"], f["W_K"])
-            ov[layer, h] = spectra.low_rank_eigenvalues(f["W_O"], f["W_V"])
             pair = spectra.low_rank_top_eigenpair(f["W_O"], f["W_V"])
+            ov[layer, h] = pair.eigenvalues
             top[layer, h], second[layer, h] = pair.eigenvalue, pair.second
             # <A phi, phi> with A = W_Q^T W_K / sqrt(d_h): (W_Q phi) . (W_K phi) / sqrt(d_h)
             c11[layer, h] = scale * float((f["W_Q"] @ pair.phi) @ (f["W_K"] @ pair.phi))

@@ -416,10 +416,6 @@ class StackedAdamW:
             p.grad = None
 
 
-def _progress(total: int, desc: str, enabled: bool):
-    return progress_bar(total, desc, unit="epoch", enabled=enabled)
-
-
 # --------------------------------------------------------------------------------------
 # pre-training on addition
 # --------------------------------------------------------------------------------------
@@ -483,7 +479,7 @@ def _pretrain(config, depth, seeds, progress, dtype) -> PretrainResult:
     best = torch.full((M,), math.inf, dtype=dtype, device=dev)
     bad = torch.zeros(M, dtype=dtype, device=dev)
     tokens, targets = data.tokens.to(dev), data.targets.to(dev)
-    bar = _progress(E, f"pre-training depth {depth}", progress)
+    bar = progress_bar(E, f"pre-training depth {depth}", unit="epoch", enabled=progress)
     start = time.perf_counter()
     for epoch in range(E):
         if config.schedule == "cosine":
@@ -618,7 +614,7 @@ def _finetune(pretrained, lr, scaling, epochs, init, full_rank, progress) -> Fin
     lrs = torch.full((M,), lr, dtype=dtype, device=dev)
     opt = StackedAdamW(trained, lrs, betas=(0.9, 0.999), weight_decay=0.0)
     curves = torch.zeros(4, epochs + 1, M, dtype=dtype, device=dev)
-    bar = _progress(epochs, f"LoRA depth {pretrained.depth}", progress)
+    bar = progress_bar(epochs, f"LoRA depth {pretrained.depth}", unit="epoch", enabled=progress)
     start = time.perf_counter()
     for epoch in range(epochs + 1):
         update = scaling * torch.bmm(B, A)

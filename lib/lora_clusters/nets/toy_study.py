@@ -178,12 +178,14 @@ class ValueSpectra:
             "holds": self.top.satisfies_theorem_5_4(self.attention),
         }
 
-    def outliers(self) -> int:
-        """Eigenvalues of the fine-tuned :math:`W_O \\tilde W_V` outside the disc that holds
-        the spectrum of :math:`W_O W_V` (0 before fine-tuning)."""
+    def outliers(self) -> tuple[int, float]:
+        """How many eigenvalues of the fine-tuned :math:`W_O \\tilde W_V` lie outside the
+        disc that holds the spectrum of :math:`W_O W_V`, and how far beyond its radius the
+        farthest lies, relative to it (:func:`~lora_clusters.spectra.outside_disc`;
+        (0, 0.0) before fine-tuning)."""
         if self.ov_tuned is None:
-            return 0
-        return int(np.sum(np.abs(self.ov_tuned) > np.abs(self.ov).max() * (1 + 1e-9)))
+            return 0, 0.0
+        return spectra.outside_disc(self.ov_tuned, float(np.abs(self.ov).max()))
 
 
 def value_spectra(pretrained: toy.PretrainResult, m: int, finetuned: toy.FinetuneResult | None = None) -> ValueSpectra:
@@ -330,6 +332,7 @@ def hypotheses_rows(study: ToyStudy) -> list[dict]:
         for m, seed in enumerate(study.pretrained[depth].seeds):
             s = value_spectra(study.pretrained[depth], m, study.finetuned[depth])
             h = s.hypotheses
+            outliers, excess = s.outliers()
             rows.append(
                 {
                     "depth": depth,
@@ -340,7 +343,8 @@ def hypotheses_rows(study: ToyStudy) -> list[dict]:
                     "c11": h["c11"],
                     "Thm 5.4 holds": h["holds"],
                     "holds after LoRA": s.top_tuned.satisfies_theorem_5_4(s.attention),
-                    "outliers after LoRA": s.outliers(),
+                    "outliers after LoRA": outliers,
+                    "outside by": excess,
                 }
             )
     return rows
