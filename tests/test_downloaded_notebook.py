@@ -11,6 +11,7 @@ from urllib.parse import urljoin
 
 import pytest
 
+from lora_book.glued import format_glued
 from site_tools import StaticServer, build_site
 
 pytestmark = [pytest.mark.book, pytest.mark.xdist_group("kernels")]
@@ -23,6 +24,8 @@ nb = nbformat.read(sys.argv[1], as_version=4)
 for cell in nb.cells:
     if cell.cell_type == "code":
         cell.outputs = []
+# what jupyterlab-myst shows for {eval}`glued("w2_translation")` once the cells have run
+nb.cells.append(nbformat.v4.new_code_cell('print(glued("w2_translation"))'))
 NotebookClient(nb, timeout=900, kernel_name="python3").execute()
 glued = {}
 for cell in nb.cells:
@@ -31,6 +34,7 @@ for cell in nb.cells:
         if name:  # myst-nb's glue keeps the value's repr under a record MIME type
             glued[name] = out["data"]["application/papermill.record/text/plain"]
 print("GLUED " + json.dumps(glued))
+print("EVAL " + nb.cells[-1].outputs[0]["text"].strip())
 """
 
 
@@ -70,7 +74,12 @@ def test_a_downloaded_chapter_runs_in_a_fresh_environment(tmp_path):
     )
     run = subprocess.run([python, "-c", RUN, str(notebook)], capture_output=True, text=True, cwd=tmp_path, timeout=1200)
     assert run.returncode == 0, run.stderr[-3000:]
-    there = json.loads(run.stdout.split("GLUED ", 1)[1])
+    there = json.loads(run.stdout.split("GLUED ", 1)[1].split("\n", 1)[0])
     # the number the site shows, computed again by a reader's own installation
     assert there["w2_translation"] == on_site["w2_translation"]
+    # the downloaded chapter loads the glued-number extension from the wheel, and the
+    # text the prose shows for a glued value is the site's
+    first_code = next(c for c in json.loads(notebook.read_text())["cells"] if c["cell_type"] == "code")
+    assert "%load_ext lora_book.glued" in "".join(first_code["source"])
+    assert run.stdout.split("EVAL ", 1)[1].strip() == format_glued(on_site["w2_translation"])
     assert there["n_clusters_identity"] == on_site["n_clusters_identity"]

@@ -67,29 +67,61 @@ def offer_notebook(app, pagename, templatename, context, doctree) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     if student_mode():
         nb = strip_solutions_from_notebook(nb)
+    nb = with_glued_numbers(nb)
     target.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
     context["ipynb_source"] = f"{pagename}.ipynb"
 
 
-def offer_wheel(app, pagename, templatename, context, doctree) -> None:
-    """Add the library's wheel to a chapter's download menu (after the theme built it):
-    the notebook needs ``lora_clusters`` to run anywhere else."""
-    if not is_notebook(app, pagename):
-        return
-    from .wheel import wheel_name
+GLUED_CELL = """\
+# The numbers quoted in the text are {eval}`glued(...)` expressions: with jupyterlab-myst
+# they appear when a markdown cell runs after the code above it. This records what the
+# chapter glues (the book's repository does it in every kernel; see lora_book.glued).
+%load_ext lora_book.glued"""
 
+
+def with_glued_numbers(nb: dict) -> dict:
+    """A downloaded chapter whose prose quotes glued numbers gets, before its first code
+    cell, a cell that loads :mod:`lora_book.glued` (shipped in the site's wheel)."""
+    if not any("{eval}`glued(" in "".join(c.get("source", "")) for c in nb["cells"] if c["cell_type"] == "markdown"):
+        return nb
+    cell = {
+        "cell_type": "code",
+        "execution_count": None,
+        "id": "lora-book-glued",
+        "metadata": {},
+        "outputs": [],
+        "source": GLUED_CELL,
+    }
+    first_code = next((k for k, c in enumerate(nb["cells"]) if c["cell_type"] == "code"), len(nb["cells"]))
+    return {**nb, "cells": nb["cells"][:first_code] + [cell] + nb["cells"][first_code:]}
+
+
+def _add_download(context, path: str, text: str, tooltip: str, icon: str, label: str) -> None:
+    """Append a link to the site's file ``path`` to the page's download menu (the
+    theme builds the menu before these handlers run)."""
     for group in context.get("header_buttons", []):
         if group.get("label") == "download-buttons":
             group["buttons"].append(
                 {
                     "type": "link",
-                    "url": context["pathto"](wheel_name(), 1),
-                    "text": "library (.whl)",
-                    "tooltip": "The lora_clusters package this notebook imports (pip install it with [chapters])",
-                    "icon": "fas fa-box",
-                    "label": "download-wheel-button",
+                    "url": context["pathto"](path, 1),
+                    "text": text,
+                    "tooltip": tooltip,
+                    "icon": icon,
+                    "label": label,
                 }
             )
+
+
+def offer_wheel(app, pagename, templatename, context, doctree) -> None:
+    """Add the library's wheel to a chapter's download menu: the notebook needs
+    ``lora_clusters`` to run anywhere else."""
+    if not is_notebook(app, pagename):
+        return
+    from .wheel import wheel_name
+
+    tooltip = "The lora_clusters package this notebook imports (pip install it with [chapters])"
+    _add_download(context, wheel_name(), "library (.whl)", tooltip, "fas fa-box", "download-wheel-button")
 
 
 def offer_pdf(app, pagename, templatename, context, doctree) -> None:
@@ -97,15 +129,5 @@ def offer_pdf(app, pagename, templatename, context, doctree) -> None:
     ``make book``) to every page's download menu."""
     from .pdf import PDF_NAME
 
-    for group in context.get("header_buttons", []):
-        if group.get("label") == "download-buttons":
-            group["buttons"].append(
-                {
-                    "type": "link",
-                    "url": context["pathto"](PDF_NAME, 1),
-                    "text": "whole book (.pdf)",
-                    "tooltip": "Every chapter in one printable PDF",
-                    "icon": "fas fa-book",
-                    "label": "download-book-pdf-button",
-                }
-            )
+    tooltip = "Every chapter in one printable PDF"
+    _add_download(context, PDF_NAME, "whole book (.pdf)", tooltip, "fas fa-book", "download-book-pdf-button")

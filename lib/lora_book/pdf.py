@@ -128,7 +128,7 @@ async () => {
 _FOOT = (
     '<div style="font-size:8px;width:100%;margin:0 14mm;color:#444;display:flex;'
     'justify-content:space-between;font-family:sans-serif">'
-    "<span>{title}</span><span>{page}</span></div>"
+    "<span>{title}</span></div>"
 )
 
 
@@ -188,6 +188,70 @@ def _page_numbers(n: int, first: int) -> str:
     </style></head><body>{pages}</body></html>"""
 
 
+COVER_NOTE = (
+    "Printed from the website, whose numbers and figures are computed by the chapters "
+    "themselves (see the Reproducibility chapter for the machine, scale and wall time of "
+    "every run). On paper, hidden code stays hidden, interactive panels and animations "
+    "show their first state, and links to other chapters are plain text. Every chapter "
+    "also runs as a notebook: download it from the site."
+)
+DEFAULT_TITLE = "LoRA and the emergence of clusters in Transformers: an executable book"
+
+
+def _print_site_pages(page, url: str, files: list[str], scratch: Path, progress: bool):
+    """Print each page of the site to its own PDF; return the printed pages, their
+    files and what was too wide for the paper."""
+    from pypdf import PdfReader
+
+    from lora_clusters.progress import progress_bar
+
+    printed, parts, overflows = [], [], []
+    bar = progress_bar(len(files), "printing pages", unit="page", enabled=progress)
+    for k, name in enumerate(files):
+        page.goto(url + name, wait_until="load")
+        measured = page.evaluate(_PREPARE)
+        overflows += [(name, what, width) for what, _, width in measured["wide"]]
+        title = page.evaluate("() => (document.querySelector('article h1') || {}).textContent || document.title")
+        title = title.replace("#", "").strip()
+        target = scratch / f"{k:02d}.pdf"
+        _print(page, target, _FOOT.format(title=html.escape(title)))
+        parts.append(target)
+        printed.append(PrintedPage(name, title, pages=len(PdfReader(target).pages)))
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    number = 1
+    for p in printed:
+        p.first_page, number = number, number + p.pages
+    return printed, parts, overflows
+
+
+def _bind(output: Path, title: str, front: Path, numbers: Path, pages: list, parts: list) -> int:
+    """Front matter, then every printed page with its bookmark and its page number
+    stamped on; returns the number of front pages."""
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter()
+    writer.append(str(front))
+    front_pages = len(writer.pages)
+    stamps = PdfReader(numbers).pages
+    total = sum(p.pages for p in pages)
+    if len(stamps) != total:
+        raise RuntimeError(f"{len(stamps)} page numbers printed for {total} pages")
+    for p, part in zip(pages, parts):
+        first = len(writer.pages)
+        writer.append(str(part))
+        writer.add_outline_item(title=p.title, page_number=first)
+    for k in range(total):
+        writer.pages[front_pages + k].merge_page(stamps[k])
+    writer.add_metadata({"/Title": title, "/Creator": "lora_book.pdf (Chromium, pypdf)"})
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with output.open("wb") as handle:
+        writer.write(handle)
+    return front_pages
+
+
 def build_pdf(
     site: Path | str = ROOT / "_build" / "html",
     *,
@@ -198,81 +262,29 @@ def build_pdf(
 ) -> PrintedBook:
     """Print every page of the built ``site`` and bind them into ``output`` (default
     ``site/lora-clusters-book.pdf``); returns a :class:`PrintedBook`."""
-    from pypdf import PdfReader, PdfWriter
-
-    from lora_clusters.progress import progress_bar
-
-    site = Path(site).resolve()
-    output = Path(output) if output else site / PDF_NAME
-    files = site_pages(site, toc)
-    book = PrintedBook(output, 0)
-    manager, browser = _chromium(chromium)
     from .site_server import StaticServer
 
+    site = Path(site).resolve()
+    book = PrintedBook(Path(output) if output else site / PDF_NAME, 0)
+    files = site_pages(site, toc)
+    manager, browser = _chromium(chromium)
     try:
         with StaticServer(site) as server, tempfile.TemporaryDirectory() as scratch:
-            url = server.url
             scratch = Path(scratch)
             # laid out at the paper's width, so that what is measured is what is printed
             context = browser.new_context(viewport={"width": printed_width_px(), "height": 1200})
             page = context.new_page()
             page.emulate_media(media="print")
-            bar = progress_bar(len(files), "printing pages", unit="page", enabled=progress)
-            parts = []
-            for k, name in enumerate(files):
-                page.goto(url + name, wait_until="load")
-                measured = page.evaluate(_PREPARE)
-                book.overflows += [(name, what, width) for what, _, width in measured["wide"]]
-                title = page.evaluate(
-                    "() => (document.querySelector('article h1') || {}).textContent || document.title"
-                )
-                title = title.replace("#", "").strip()
-                target = scratch / f"{k:02d}.pdf"
-                _print(page, target, _FOOT.format(title=html.escape(title), page=""))
-                parts.append(target)
-                book.pages.append(PrintedPage(name, title, pages=len(PdfReader(target).pages)))
-                if bar is not None:
-                    bar.update(1)
-            if bar is not None:
-                bar.close()
-            number = 1
-            for p in book.pages:
-                p.first_page, number = number, number + p.pages
-            total = number - 1
-            note = (
-                "Printed from the website, whose numbers and figures are computed by the "
-                "chapters themselves (see the Reproducibility chapter for the machine, scale "
-                "and wall time of every run). On paper, hidden code stays hidden, "
-                "interactive panels and animations show their first state, and links to "
-                "other chapters are plain text. Every chapter also runs as a notebook: "
-                "download it from the site."
-            )
-            book_title = page.evaluate("() => document.querySelector('meta[property=\"og:site_name\"]')?.content || ''")
-            book_title = book_title or "LoRA and the emergence of clusters in Transformers: an executable book"
-            page.set_content(_front_matter(book_title, book.pages, note))
-            front = scratch / "front.pdf"
+            book.pages, parts, book.overflows = _print_site_pages(page, server.url, files, scratch, progress)
+            title = page.evaluate("() => document.querySelector('meta[property=\"og:site_name\"]')?.content || ''")
+            title = title or DEFAULT_TITLE
+            front, numbers = scratch / "front.pdf", scratch / "numbers.pdf"
+            page.set_content(_front_matter(title, book.pages, COVER_NOTE))
             _print(page, front, "")
-            page.set_content(_page_numbers(total, 1))
-            numbers = scratch / "numbers.pdf"
-            page.pdf(path=str(numbers), format=PAPER["format"], print_background=False, prefer_css_page_size=True)
+            page.set_content(_page_numbers(sum(p.pages for p in book.pages), 1))
+            page.pdf(path=str(numbers), format=PAPER["format"], prefer_css_page_size=True)
             context.close()
-
-            writer = PdfWriter()
-            writer.append(str(front))
-            book.front_pages = len(writer.pages)
-            stamps = PdfReader(numbers).pages
-            if len(stamps) != total:
-                raise RuntimeError(f"{len(stamps)} page numbers printed for {total} pages")
-            for p, part in zip(book.pages, parts):
-                start = len(writer.pages)
-                writer.append(str(part))
-                writer.add_outline_item(title=p.title, page_number=start)
-            for k in range(total):
-                writer.pages[book.front_pages + k].merge_page(stamps[k])
-            writer.add_metadata({"/Title": book_title, "/Creator": "lora_book.pdf (Chromium, pypdf)"})
-            output.parent.mkdir(parents=True, exist_ok=True)
-            with output.open("wb") as handle:
-                writer.write(handle)
+            book.front_pages = _bind(book.pdf, title, front, numbers, book.pages, parts)
     finally:
         browser.close()
         manager.stop()
