@@ -370,6 +370,45 @@ def bench_head_spectra():
     return {"rows": rows}
 
 
+def bench_language_model():
+    """Chapters 8 and 9 on this CPU: one LoRA step on SmolLM2 (batch 16, prompts of at
+    most 64 tokens, rank 2 on the value projections) and a forward pass through the
+    layer stack run twice (60 layers) on 128 tokens."""
+    import torch
+
+    from lora_clusters.nets import depth, lm_lora, pretrained, runtime, texts
+
+    with runtime.threads():
+        threads = torch.get_num_threads()
+        model, tokenizer, name = pretrained.load_with_tokenizer("smollm2")
+        ids = tokenizer(texts.random_words(200, seed=0), return_tensors="pt")["input_ids"][:, :128]
+
+        def forward_twice():
+            with torch.no_grad(), depth.repeated_layers(model, times=2):
+                model(input_ids=ids, use_cache=False)
+
+        forward_twice()  # warm-up
+        forward_s, _ = best_of(forward_twice, repeat=3)
+        # a short run of the chapter's training loop: its clock covers the steps and the
+        # closing checkpoint (update eigenvalues and 16 held-out snippets)
+        steps = 8
+        settings = lm_lora.LoRASettings(name, steps=steps, batch_size=16, n_test=16, checkpoint_every=steps)
+        run = lm_lora.train_value_lora(model, tokenizer, settings, name=name)
+    per_step = run.seconds / steps
+    print(
+        f"{name}, {threads} threads: forward at 2x depth on {ids.shape[1]} tokens {forward_s:.2f} s; "
+        f"LoRA step (B16, T<=64) {per_step:.2f} s"
+    )
+    return {
+        "model": name,
+        "torch_threads": threads,
+        "forward_2x_depth_128_tokens_s": forward_s,
+        "lora_step_b16_t64_s": per_step,
+        "lora_steps_timed": steps,
+        "cpu_scale_240_steps_minutes_estimated": per_step * 240 / 60,
+    }
+
+
 BENCHES = {
     "sweep": bench_sweep,
     "phase_diagram": bench_phase_diagram,
@@ -379,6 +418,7 @@ BENCHES = {
     "w2_memory": bench_w2_memory,
     "toy_training": bench_toy_training,
     "head_spectra": bench_head_spectra,
+    "language_model": bench_language_model,
 }
 
 
