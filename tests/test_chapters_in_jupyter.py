@@ -67,3 +67,31 @@ def test_chapter_runs_in_fresh_kernel_and_its_panels_respond(path, monkeypatch):
         assert move["applied"], label
         assert move["before"] is not None and move["after"] is not None, f"{label}: the panel shows no figure"
         assert move["after"] != move["before"], f"{label}: the figure did not change"
+
+
+@pytest.mark.book
+@pytest.mark.xdist_group("kernels")
+def test_the_lora_chapter_runs_on_imdb_when_data_is_given(tmp_path, monkeypatch):
+    """`make gpu DATA=/path/to/aclImdb` in miniature: the LoRA chapter, at the smoke
+    scale, on an aclImdb folder (made here: 24 reviews per label) read through
+    LORA_BOOK_DATA; its glued numbers say which data it ran on."""
+    for split in ("train", "test"):
+        for label, word in (("pos", "wonderful"), ("neg", "dreadful")):
+            folder = tmp_path / "aclImdb" / split / label
+            folder.mkdir(parents=True)
+            for k in range(12):
+                (folder / f"{k}_5.txt").write_text(f"A {word} film<br />number {k}.", encoding="utf-8")
+    monkeypatch.setenv("LORA_BOOK_SCALE", "smoke")
+    monkeypatch.setenv("LORA_BOOK_DATA", str(tmp_path))
+    path = next(p for p in CHAPTERS if p.stem == "ch09_lora_language_model")
+    nb = jupytext.read(path)
+    NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    glued = {
+        out["metadata"]["scrapbook"]["name"]: out["data"]["application/papermill.record/text/plain"]
+        for cell in nb.cells
+        for out in cell.get("outputs", [])
+        if out.get("metadata", {}).get("scrapbook")
+    }
+    assert glued["lm_data"].strip("'").startswith("IMDb reviews")
+    assert glued["lm_snippets"] == "48" and glued["lm_positive"] == "24"
+    assert int(glued["lm_test_size"]) + int(glued["lm_train_size"]) == 48
