@@ -14,7 +14,9 @@ on it, so editing it does not re-run the book (the library fingerprint hashes
 - :mod:`lora_book.pdf`: the whole book as one PDF, printed from the built site;
 - :mod:`lora_book.site_server`: the built site on 127.0.0.1 (the printer and the tests);
 - :mod:`lora_book.glued`: computed numbers in the prose, on the site and in JupyterLab;
-- :mod:`lora_book.macros`: the book's LaTeX macros, for JupyterLab as for the site.
+- :mod:`lora_book.macros`: the book's LaTeX macros, for JupyterLab as for the site;
+- :mod:`lora_book.chapter_rewrite`: what ``fingerprint`` and ``macros`` share (stale or
+  updated chapters, ``--update``/``--check``).
 
 One setting of ``_config.yml``, ``lora_repository_url`` (under ``sphinx: config:``),
 turns on the theme's repository, issue and launch buttons when it names a public

@@ -11,11 +11,12 @@ chapter carries a stale fingerprint (the tests use it).
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import re
 import sys
 from pathlib import Path
+
+from . import chapter_rewrite
 
 PATTERN = re.compile(r'^LIB_FINGERPRINT = "([0-9a-f]*)"', re.MULTILINE)
 
@@ -47,37 +48,31 @@ def chapters_with_fingerprint(book_dir: Path) -> list[Path]:
     return sorted(p for p in Path(book_dir).glob("*.md") if PATTERN.search(p.read_text()))
 
 
+def _rewrite(current: str):
+    return lambda text: PATTERN.sub(f'LIB_FINGERPRINT = "{current}"', text)
+
+
 def stale_chapters(book_dir: Path, current: str | None = None) -> list[Path]:
     """Chapters whose fingerprint differs from ``current`` (default: the library's)."""
     current = lib_fingerprint() if current is None else current
-    return [p for p in chapters_with_fingerprint(book_dir) if PATTERN.search(p.read_text()).group(1) != current]
+    return chapter_rewrite.stale(chapters_with_fingerprint(book_dir), _rewrite(current))
 
 
 def update(book_dir: Path, current: str | None = None) -> list[Path]:
     """Rewrite the fingerprint line of every stale chapter (nothing else); return them."""
     current = lib_fingerprint() if current is None else current
-    changed = []
-    for path in stale_chapters(book_dir, current):
-        path.write_text(PATTERN.sub(f'LIB_FINGERPRINT = "{current}"', path.read_text()))
-        changed.append(path)
-    return changed
+    return chapter_rewrite.update(chapters_with_fingerprint(book_dir), _rewrite(current))
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("book_dir", type=Path)
-    mode = parser.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--update", action="store_true", help="rewrite stale fingerprints")
-    mode.add_argument("--check", action="store_true", help="exit 1 if a chapter is stale")
-    args = parser.parse_args(argv)
-    if args.update:
-        for path in update(args.book_dir):
-            print(f"fingerprint updated: {path}")
-        return 0
-    stale = stale_chapters(args.book_dir)
-    for path in stale:
-        print(f"stale fingerprint: {path} (library is {lib_fingerprint()})")
-    return 1 if stale else 0
+    return chapter_rewrite.main(
+        argv,
+        __doc__.splitlines()[0],
+        update=update,
+        stale=stale_chapters,
+        what="fingerprint",
+        fix=f"the library is {lib_fingerprint()}",
+    )
 
 
 if __name__ == "__main__":

@@ -22,9 +22,10 @@ missing or stale), and ``--check`` (``make lint``) fails on a stale chapter.
 
 from __future__ import annotations
 
-import argparse
 import re
 from pathlib import Path
+
+from . import chapter_rewrite
 
 ROOT = Path(__file__).resolve().parents[2]
 _CELL = re.compile(r'\n\+\+\+ \{"tags": \["remove-cell"\]\}\n\n---\nmath:\n(?:  .*\n)*---\n\n\+\+\+\n')
@@ -64,33 +65,23 @@ def with_macro_cell(text: str, macros: dict[str, str]) -> str:
 
 def stale(book_dir: Path, config: Path | None = None) -> list[Path]:
     macros = book_macros(config)
-    return [p for p in chapters(book_dir) if with_macro_cell(p.read_text(encoding="utf-8"), macros) != p.read_text()]
+    return chapter_rewrite.stale(chapters(book_dir), lambda text: with_macro_cell(text, macros))
 
 
 def update(book_dir: Path, config: Path | None = None) -> list[Path]:
     macros = book_macros(config)
-    changed = []
-    for path in stale(book_dir, config):
-        path.write_text(with_macro_cell(path.read_text(encoding="utf-8"), macros), encoding="utf-8")
-        changed.append(path)
-    return changed
+    return chapter_rewrite.update(chapters(book_dir), lambda text: with_macro_cell(text, macros))
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("book_dir", type=Path)
-    mode = parser.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--update", action="store_true", help="write or refresh every chapter's macro cell")
-    mode.add_argument("--check", action="store_true", help="exit 1 if a chapter's macro cell is missing or stale")
-    args = parser.parse_args(argv)
-    if args.update:
-        for path in update(args.book_dir):
-            print(f"macros updated: {path}")
-        return 0
-    bad = stale(args.book_dir)
-    for path in bad:
-        print(f"macro cell missing or stale: {path} (run python -m lora_book.macros --update book)")
-    return 1 if bad else 0
+    return chapter_rewrite.main(
+        argv,
+        __doc__.splitlines()[0],
+        update=update,
+        stale=stale,
+        what="macro cell",
+        fix="run python -m lora_book.macros --update book",
+    )
 
 
 if __name__ == "__main__":
