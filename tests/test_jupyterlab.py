@@ -125,6 +125,10 @@ SELECTORS = {
     "theorems": ".jp-MarkdownCell .myst .proof, .jp-MarkdownCell .myst [class*='proof']",
     "admonitions": ".jp-MarkdownCell .myst aside, .jp-MarkdownCell .myst .admonition",
     "unknown": ".jp-MarkdownCell .myst details summary",
+    # jupyterlab-myst marks a reference or citation it cannot resolve with a warning icon
+    "unresolved": ".jp-MarkdownCell .myst [title='Cross Reference Not Found'], "
+    ".jp-MarkdownCell .myst [title='Citation Not Found']",
+    "figures": ".jp-MarkdownCell .myst figure",
 }
 
 
@@ -142,6 +146,8 @@ def _markdown_state(page) -> dict:
         errors: document.querySelectorAll(sel.errors).length,
         unknown: [...document.querySelectorAll(sel.unknown)].map(s => s.innerText)
           .filter(t => t.includes('Unknown')),
+        unresolved: [...document.querySelectorAll(sel.unresolved)].map(s => s.innerText),
+        captions: [...document.querySelectorAll(sel.figures)].map(f => f.innerText),
         theorems: document.querySelectorAll(sel.theorems).length,
         admonitions: document.querySelectorAll(sel.admonitions).length,
       };
@@ -177,9 +183,16 @@ def test_a_chapter_reads_runs_and_saves_in_jupyterlab(lab):
             assert [raw for raw in RAW_MYST if raw in opened["text"]] == []
             assert opened["errors"] == 0, "a math or evaluation error is shown"
             assert opened["theorems"] > 0 and opened["admonitions"] > 0, opened
-            # the only directives JupyterLab does not know are the glued figures (the
-            # figure itself is the output of the code cell above it)
-            assert all("glue:figure" in u for u in opened["unknown"]), opened["unknown"]
+            # no directive JupyterLab does not know, no reference or citation it cannot
+            # resolve (other chapters and papers are Markdown links: lora_book.portable)
+            assert opened["unknown"] == [] and opened["unresolved"] == [], opened
+            # each glued figure's caption, numbered, under the code cell that draws it
+            source = chapter.read_text()
+            assert len(opened["captions"]) == source.count(":::{figure}") >= 2
+            captions = [c.replace("\xa0", " ") for c in opened["captions"]]
+            assert all(c.startswith(f"Figure {i}:") for i, c in enumerate(captions, 1)), captions
+            # citations read as author and year
+            assert "Geshkovski et al. (2024)" in opened["text"]
             # before the code has run, each computed number shows its expression
             assert set(opened["pending"]) == set(expected)
 
@@ -210,6 +223,16 @@ def test_a_chapter_reads_runs_and_saves_in_jupyterlab(lab):
                 if chapter.stat().st_mtime_ns != written:
                     break
                 page.wait_for_timeout(500)
+
+            # a link to another chapter's equation opens that chapter, as a notebook
+            page.click(".jp-MarkdownCell .myst a:has-text('attention kernel')")
+            page.wait_for_function(
+                """() => [...document.querySelectorAll('.lm-DockPanel-tabBar .lm-TabBar-tabLabel')]
+                          .some(t => t.innerText === 'ch01_particles.md')""",
+                timeout=60_000,
+            )
+            page.wait_for_selector(".jp-MarkdownCell .myst h1:has-text('Transformers as interacting')", timeout=60_000)
+            page.screenshot(path=str(SCREENSHOTS / "jupyterlab-linked-chapter.png"))
         finally:
             browser.close()
     # saved after a run: outputs and evaluated expressions are not written into the chapter

@@ -109,6 +109,12 @@ def test_every_chapter_offers_its_notebook_and_source(built):
         nb = json.loads((html / "_sources" / "book" / f"{name}.ipynb").read_text())
         assert nb["nbformat"] == 4 and any(c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code")
         assert provenance.find_record(nb)["lib_fingerprint"], "the notebook carries where it was computed"
+    # a downloaded chapter links to the other chapters' notebooks, served next to it
+    nb = json.loads((html / "_sources" / "book" / "ch02_stability.ipynb").read_text())
+    prose = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    linked = set(re.findall(r"\]\((ch\d\d_\w+\.\w+)[#)]", prose))
+    assert linked == {"ch01_particles.ipynb", "ch03_phase_transition.ipynb"}, linked
+    assert (html / "_sources" / "book" / "ch01_particles.ipynb").exists()
 
 
 def test_reproducibility_page_lists_every_chapter_with_its_device(built):
@@ -214,7 +220,7 @@ def test_the_pdf_has_the_figures_math_and_computed_numbers(built, printed):
             assert {"MathJax_Main", "MathJax_Math"} <= families, (p.path, sorted(families))
     text = _pdf_text(reader, range(len(reader.pages)))
     # no TeX source, MyST markup or MathJax error on paper
-    for raw in ("\\tilde", "\\Vt", "$$", "{eq}", "{glue", ":::", "{prf:"):
+    for raw in ("\\tilde", "\\Vt", "$$", "{eq}", "{glue", ":::", "{prf:", "](#", ".md#", "{cite"):
         assert raw not in text, raw
     # numbers computed by the chapters (ch01's glued W2 distance; ch09's held-out count)
     assert "0.500000" in text

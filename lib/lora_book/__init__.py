@@ -15,6 +15,8 @@ on it, so editing it does not re-run the book (the library fingerprint hashes
 - :mod:`lora_book.site_server`: the built site on 127.0.0.1 (the printer and the tests);
 - :mod:`lora_book.glued`: computed numbers in the prose, on the site and in JupyterLab;
 - :mod:`lora_book.macros`: the book's LaTeX macros, for JupyterLab as for the site;
+- :mod:`lora_book.portable`: figures, links to other chapters and citations written so
+  that JupyterLab and the site both render them;
 - :mod:`lora_book.chapter_rewrite`: what ``fingerprint`` and ``macros`` share (stale or
   updated chapters, ``--update``/``--check``).
 
@@ -110,6 +112,11 @@ def setup(app):
     from .glued import glued_role
 
     app.add_role("eval", glued_role(), override=True)
+    # captioned glued figures, links across chapters, citations: one source for the
+    # site and for JupyterLab (see lora_book.portable)
+    from . import portable
+
+    portable.setup(app)
     app.connect("doctree-resolved", _drop_solution_nodes)
     app.connect("build-finished", _strip_downloaded_sources)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}

@@ -9,6 +9,7 @@ student version its solutions are removed.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from .solutions import strip_solutions_from_notebook, student_mode
@@ -67,7 +68,7 @@ def offer_notebook(app, pagename, templatename, context, doctree) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     if student_mode():
         nb = strip_solutions_from_notebook(nb)
-    nb = with_glued_numbers(nb)
+    nb = with_notebook_links(with_glued_numbers(nb))
     target.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
     context["ipynb_source"] = f"{pagename}.ipynb"
 
@@ -94,6 +95,22 @@ def with_glued_numbers(nb: dict) -> dict:
     }
     first_code = next((k for k, c in enumerate(nb["cells"]) if c["cell_type"] == "code"), len(nb["cells"]))
     return {**nb, "cells": nb["cells"][:first_code] + [cell] + nb["cells"][first_code:]}
+
+
+#: a Markdown link to another chapter's source (lora_book.portable), e.g. (ch01_particles.md#eq-kernel)
+CHAPTER_LINK = re.compile(r"\]\((ch\d\d_\w+)\.md(#[\w:.-]+)?\)")
+
+
+def with_notebook_links(nb: dict) -> dict:
+    """Links to another chapter point at its downloaded notebook (``ch01_particles.ipynb``,
+    the name the site serves it under), not at the MyST source a download lacks."""
+    cells = []
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "markdown":
+            source = "".join(cell.get("source", ""))
+            cell = {**cell, "source": CHAPTER_LINK.sub(lambda m: f"]({m[1]}.ipynb{m[2] or ''})", source)}
+        cells.append(cell)
+    return {**nb, "cells": cells}
 
 
 def _add_download(context, path: str, text: str, tooltip: str, icon: str, label: str) -> None:
