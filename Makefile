@@ -32,7 +32,8 @@ fingerprint: $(STAMP)
 	$(PY) -m lora_book.fingerprint --update book
 	$(PY) -m lora_book.macros --update book
 
-# the website, and the whole book printed from it as one PDF (Chromium; see lib/lora_book/pdf.py)
+# the website, and printed from it the whole book and the exercise sheets as PDFs
+# (Chromium; see lib/lora_book/pdf.py)
 book: fingerprint browser
 	$(PY) -m lora_book.cache before-build
 	$(VENV)/bin/jupyter-book build . --path-output . -n -W --keep-going
@@ -41,7 +42,7 @@ book: fingerprint browser
 	@echo "site: _build/html/index.html"
 
 pdf: book
-	@echo "the book as one PDF: _build/html/lora-clusters-book.pdf"
+	@echo "the book as one PDF: _build/html/lora-clusters-book.pdf (exercise sheets: lora-clusters-exercises.pdf)"
 
 # chapters that train networks: at the scale LORA_BOOK_SCALE names (smoke, cpu, gpu)
 GPU_CHAPTERS := book/ch06_toy_transformer.md book/ch08_depth_clustering.md book/ch09_lora_language_model.md
@@ -66,7 +67,7 @@ student-book: fingerprint browser
 	LORA_BOOK_STUDENT=1 $(VENV)/bin/jupyter-book build . --path-output _build/student -n -W --keep-going
 	$(PY) -m lora_book.cache after-build
 	CHROMIUM=$(CHROMIUM) $(PY) -m lora_book.pdf _build/student/_build/html
-	@echo "student site: _build/student/_build/html/index.html (PDF: lora-clusters-book.pdf there)"
+	@echo "student site: _build/student/_build/html/index.html (PDFs there: lora-clusters-book.pdf, lora-clusters-exercises.pdf)"
 
 # headless Chromium for the site tests (Debian's package; playwright drives it)
 CHROMIUM ?= /usr/bin/chromium

@@ -19,9 +19,9 @@ IGNORE = shutil.ignore_patterns(".venv", "_build", ".git", "__pycache__", "*.egg
 
 def build_site(workdir: Path, *, student: bool = False, pdf: bool = True) -> tuple[Path, str, object]:
     """Copy the repository (with its committed execution cache) to ``workdir``, build it
-    with ``-n -W`` and print it as one PDF (as ``make book`` does); return the HTML
-    folder, the build log and the :class:`lora_book.pdf.PrintedBook` (None with
-    ``pdf=False``)."""
+    with ``-n -W`` and print the book and the exercise sheets (as ``make book`` does);
+    return the HTML folder, the build log and the :class:`lora_book.pdf.PrintedBook` of
+    each printout by file name (None with ``pdf=False``)."""
     src = workdir / "src"
     shutil.copytree(ROOT, src, ignore=IGNORE)
     env = dict(os.environ)
@@ -42,11 +42,14 @@ def build_site(workdir: Path, *, student: bool = False, pdf: bool = True) -> tup
     html = src / "_build" / "html"
     if not pdf:
         return html, log, None
-    # as `make book` does: the whole book as one PDF, printed from the site
-    from lora_book.pdf import build_pdf
+    # as `make book` does: the whole book and the exercise sheets, printed from the site
+    from lora_book.pdf import PRINTOUTS, build_pdf
 
-    book = build_pdf(html, chromium=os.environ.get("CHROMIUM"), toc=src / "_toc.yml", progress=False)
-    return html, log, book
+    chromium = os.environ.get("CHROMIUM")
+    printed = {
+        p.name: build_pdf(html, chromium=chromium, toc=src / "_toc.yml", progress=False, printout=p) for p in PRINTOUTS
+    }
+    return html, log, printed
 
 
 class _Anchors(html.parser.HTMLParser):

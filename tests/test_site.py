@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
+from lora_book.pdf import EXERCISES_PDF, PDF_NAME
 from lora_clusters import provenance
 from site_tools import ROOT, StaticServer, broken_internal_links, build_site, external_urls_in
 
@@ -46,7 +47,12 @@ def built(site):
 
 @pytest.fixture(scope="module")
 def printed(site):
-    return site[2]
+    return site[2][PDF_NAME]
+
+
+@pytest.fixture(scope="module")
+def sheets(site):
+    return site[2][EXERCISES_PDF]
 
 
 @pytest.fixture(scope="module")
@@ -197,6 +203,43 @@ def test_the_whole_book_prints_as_one_pdf_with_every_chapter(built, printed):
     assert printed.overflows == []
 
 
+def _sheet_text(reader, book, printed_page) -> str:
+    first = book.front_pages + printed_page.first_page - 1
+    return _pdf_text(reader, range(first, first + printed_page.pages))
+
+
+def test_the_exercise_sheets_hold_every_exercise_and_nothing_else(built, printed, sheets):
+    from pypdf import PdfReader
+
+    html, _ = built
+    assert sheets.pdf == html / EXERCISES_PDF and sheets.overflows == []
+    assert 'href="../lora-clusters-exercises.pdf"' in (html / "book" / "ch04_low_rank.html").read_text()
+    reader = PdfReader(sheets.pdf)
+    # one sheet per chapter, in reading order, each with its bookmark and contents line
+    assert [p.path for p in sheets.pages] == [f + ".html" for f in toc_pages() if "/ch0" in f]
+    outline = [(item.title, reader.get_destination_page_number(item)) for item in reader.outline]
+    assert outline == [(p.title, sheets.front_pages + p.first_page - 1) for p in sheets.pages]
+    front = _pdf_text(reader, range(sheets.front_pages))
+    assert all(f"{' '.join(p.title.split())} {p.first_page}" in front for p in sheets.pages)
+    assert "each followed by its solution" in front
+    total = 0
+    for p in sheets.pages:
+        page = (html / p.path).read_text()
+        numbers = re.findall(r'caption-number">Exercise (\d+)', page)
+        sheet = _sheet_text(reader, sheets, p)
+        # every exercise of the chapter, each with its solution (the teacher's key)
+        assert numbers and all(f"Exercise {n}" in sheet for n in numbers), (p.path, numbers)
+        assert sheet.count("Solution to") == len(numbers), p.path
+        total += len(numbers)
+    assert total >= 20
+    # and nothing else of the chapters: no prose before the exercises, a few pages each
+    text = _pdf_text(reader, range(len(reader.pages)))
+    book = _pdf_text(PdfReader(printed.pdf), range(len(PdfReader(printed.pdf).pages)))
+    for prose in ("continuous-depth view of residual networks", "The statement"):
+        assert prose in book and prose not in text, prose
+    assert len(reader.pages) < len(PdfReader(printed.pdf).pages) / 3
+
+
 def test_the_pdf_has_the_figures_math_and_computed_numbers(built, printed):
     from pypdf import PdfReader
 
@@ -256,13 +299,19 @@ def test_the_student_pdf_has_the_exercises_and_no_solutions(student_site, printe
     from pypdf import PdfReader
 
     full = _pdf_text(PdfReader(printed.pdf), range(len(PdfReader(printed.pdf).pages)))
-    html, _, book = student_site
+    html, _, books = student_site
+    book = books[PDF_NAME]
     student = PdfReader(book.pdf)
     text = _pdf_text(student, range(len(student.pages)))
     assert book.pdf == html / "lora-clusters-book.pdf" and book.overflows == []
     assert full.count("Exercise") > 20 and text.count("Exercise") > 20
     assert "Solution to" in full and "Solution to" not in text
     assert len(student.pages) < len(PdfReader(printed.pdf).pages)
+    # the student's exercise sheets: the problem sets, without solutions
+    sheets = PdfReader(books[EXERCISES_PDF].pdf)
+    hand_out = _pdf_text(sheets, range(len(sheets.pages)))
+    assert hand_out.count("Exercise") > 20 and "Solution to" not in hand_out
+    assert "without solutions" in _pdf_text(sheets, range(books[EXERCISES_PDF].front_pages))
 
 
 @contextmanager

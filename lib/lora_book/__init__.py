@@ -11,7 +11,8 @@ on it, so editing it does not re-run the book (the library fingerprint hashes
 - :mod:`lora_book.cache`: status and housekeeping of the committed jupyter-cache;
 - :mod:`lora_book.fingerprint`: the library fingerprint written into every chapter;
 - :mod:`lora_book.wheel`: the library as a wheel at the root of the site;
-- :mod:`lora_book.pdf`: the whole book as one PDF, printed from the built site;
+- :mod:`lora_book.pdf`: the whole book and the exercise sheets as PDFs, printed from
+  the built site;
 - :mod:`lora_book.site_server`: the built site on 127.0.0.1 (the printer and the tests);
 - :mod:`lora_book.glued`: computed numbers in the prose, on the site and in JupyterLab;
 - :mod:`lora_book.macros`: the book's LaTeX macros, for JupyterLab as for the site;

@@ -142,9 +142,11 @@ def offer_wheel(app, pagename, templatename, context, doctree) -> None:
 
 
 def offer_pdf(app, pagename, templatename, context, doctree) -> None:
-    """Add the whole book as one PDF (:mod:`lora_book.pdf`, printed after the build by
-    ``make book``) to every page's download menu."""
-    from .pdf import PDF_NAME
+    """Add the whole book as one PDF and the exercise sheets (:mod:`lora_book.pdf`,
+    printed after the build by ``make book``) to every page's download menu."""
+    from .pdf import EXERCISES_PDF, PDF_NAME
 
     tooltip = "Every chapter in one printable PDF"
     _add_download(context, PDF_NAME, "whole book (.pdf)", tooltip, "fas fa-book", "download-book-pdf-button")
+    tooltip = "The exercises of every chapter, printable"
+    _add_download(context, EXERCISES_PDF, "exercises (.pdf)", tooltip, "fas fa-pen", "download-exercises-button")

@@ -3,7 +3,14 @@ bound into one PDF, with a cover, a table of contents, bookmarks and page number
 
     python -m lora_book.pdf [SITE]      # default SITE: _build/html
 
-writes ``SITE/lora-clusters-book.pdf`` (:data:`PDF_NAME`), which the preface links.
+writes two printouts (:data:`PRINTOUTS`) into SITE, both linked from every page's
+download menu:
+
+- ``lora-clusters-book.pdf`` (:data:`PDF_NAME`), the whole book, which the preface links;
+- ``lora-clusters-exercises.pdf`` (:data:`EXERCISES_PDF`), the exercise sheets: the
+  "Exercises" section of every chapter and nothing else, one chapter after the other.
+  Printed from the full site they carry the solutions (the teacher's key); from the
+  student site (``make student-book``) they have none (the hand-out).
 The route works offline: the site already carries its outputs (from the execution
 cache), its fonts and MathJax, so printing it needs only Debian's Chromium (driven
 by playwright, ``CHROMIUM`` names it) and pypdf to bind the pages.  What is printed is
@@ -27,6 +34,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PDF_NAME = "lora-clusters-book.pdf"
+EXERCISES_PDF = "lora-clusters-exercises.pdf"
 CHROMIUM = "/usr/bin/chromium"
 
 # A4 with 14 mm margins, printed at 85%: the text column is 182 mm, that is
@@ -62,6 +70,17 @@ class PrintedBook:
     front_pages: int
     pages: list = field(default_factory=list)
     overflows: list = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Printout:
+    """What to print from each page: the whole page (``only=None``) or one part of it
+    (a CSS selector; pages without it are left out), under which file name and cover."""
+
+    name: str
+    only: str | None
+    subtitle: str
+    note: str
 
 
 def site_pages(site: Path, toc: Path | None = None) -> list[str]:
@@ -125,6 +144,24 @@ async () => {
 }
 """
 
+# run before _PREPARE when a printout keeps one part of each page: the chapter's title
+# and that part stay, the rest of the article goes; returns how many solutions it kept
+# (null when the page has no such part)
+_KEEP_ONLY = """
+(selector) => {
+  const part = document.querySelector(selector);
+  if (!part) return null;
+  const top = document.querySelector('article section') || document.querySelector('article');
+  for (const child of [...top.children]) {
+    if (child.tagName === 'H1' || child === part || child.contains(part)) continue;
+    child.remove();
+  }
+  // the theme's printed list of the page's sections: on a sheet, only one is left
+  for (const toc of document.querySelectorAll('#jb-print-toc')) toc.remove();
+  return part.querySelectorAll('.solution').length;
+}
+"""
+
 _FOOT = (
     '<div style="font-size:8px;width:100%;margin:0 14mm;color:#444;display:flex;'
     'justify-content:space-between;font-family:sans-serif">'
@@ -156,7 +193,7 @@ def _print(page, target: Path, footer: str) -> None:
     )
 
 
-def _front_matter(book_title: str, pages: list[PrintedPage], note: str) -> str:
+def _front_matter(book_title: str, pages: list[PrintedPage], note: str, subtitle: str) -> str:
     rows = "".join(f"<tr><td>{html.escape(p.title)}</td><td class='n'>{p.first_page}</td></tr>" for p in pages)
     return f"""<!doctype html><html><head><meta charset="utf-8"><style>
     body {{ font-family: sans-serif; color: #111; }}
@@ -170,8 +207,8 @@ def _front_matter(book_title: str, pages: list[PrintedPage], note: str) -> str:
     td.n {{ text-align: right; width: 20mm; }}
     </style></head><body>
     <div class="cover"><h1>{html.escape(book_title)}</h1>
-    <div class="sub">An executable book of <i>The Impact of LoRA on the Emergence of Clusters
-    in Transformers</i> (Koubbi, Boussard and Hernandez, 2024)</div>
+    <div class="sub">{subtitle}An executable book of <i>The Impact of LoRA on the Emergence of
+    Clusters in Transformers</i> (Koubbi, Boussard and Hernandez, 2024)</div>
     <div class="note">{note}</div></div>
     <h2>Contents</h2><table>{rows}</table></body></html>"""
 
@@ -195,20 +232,41 @@ COVER_NOTE = (
     "show their first state, and links to other chapters are plain text. Every chapter "
     "also runs as a notebook: download it from the site."
 )
+EXERCISES_NOTE = (
+    "The exercises of every chapter, in the order of the book, {solutions}. Each sheet is "
+    "the Exercises section of its chapter: the equations, figures and code it mentions "
+    "are those of the chapter (in the whole book, or on the site)."
+)
+WITH_SOLUTIONS = (
+    "each followed by its solution (the teacher's key; the student version of the site prints them without)"
+)
+WITHOUT_SOLUTIONS = "without solutions (printed from the student version of the site)"
+BOOK = Printout(PDF_NAME, None, "", COVER_NOTE)
+EXERCISES = Printout(EXERCISES_PDF, "section#exercises", "<b>Exercises.</b> ", EXERCISES_NOTE)
+#: what ``python -m lora_book.pdf`` (``make book``) prints
+PRINTOUTS = (BOOK, EXERCISES)
 DEFAULT_TITLE = "LoRA and the emergence of clusters in Transformers: an executable book"
 
 
-def _print_site_pages(page, url: str, files: list[str], scratch: Path, progress: bool):
-    """Print each page of the site to its own PDF; return the printed pages, their
-    files and what was too wide for the paper."""
+def _print_site_pages(page, url: str, files: list[str], scratch: Path, progress: bool, only: str | None = None):
+    """Print each page of the site (or, with ``only``, that part of each page that has
+    it) to its own PDF; return the printed pages, their files, what was too wide for the
+    paper, and the number of solutions printed."""
     from pypdf import PdfReader
 
     from lora_clusters.progress import progress_bar
 
-    printed, parts, overflows = [], [], []
+    printed, parts, overflows, solutions = [], [], [], 0
     bar = progress_bar(len(files), "printing pages", unit="page", enabled=progress)
     for k, name in enumerate(files):
         page.goto(url + name, wait_until="load")
+        if only is not None:
+            kept = page.evaluate(_KEEP_ONLY, only)
+            if kept is None:
+                if bar is not None:
+                    bar.update(1)
+                continue
+            solutions += kept
         measured = page.evaluate(_PREPARE)
         overflows += [(name, what, width) for what, _, width in measured["wide"]]
         title = page.evaluate("() => (document.querySelector('article h1') || {}).textContent || document.title")
@@ -224,7 +282,7 @@ def _print_site_pages(page, url: str, files: list[str], scratch: Path, progress:
     number = 1
     for p in printed:
         p.first_page, number = number, number + p.pages
-    return printed, parts, overflows
+    return printed, parts, overflows, solutions
 
 
 def _bind(output: Path, title: str, front: Path, numbers: Path, pages: list, parts: list) -> int:
@@ -259,13 +317,15 @@ def build_pdf(
     chromium: str | None = None,
     toc: Path | None = None,
     progress: bool = True,
+    printout: Printout = BOOK,
 ) -> PrintedBook:
-    """Print every page of the built ``site`` and bind them into ``output`` (default
-    ``site/lora-clusters-book.pdf``); returns a :class:`PrintedBook`."""
+    """Print every page of the built ``site`` (or the part ``printout.only`` of each)
+    and bind them into ``output`` (default ``site/<printout.name>``); returns a
+    :class:`PrintedBook`."""
     from .site_server import StaticServer
 
     site = Path(site).resolve()
-    book = PrintedBook(Path(output) if output else site / PDF_NAME, 0)
+    book = PrintedBook(Path(output) if output else site / printout.name, 0)
     files = site_pages(site, toc)
     manager, browser = _chromium(chromium)
     try:
@@ -275,11 +335,16 @@ def build_pdf(
             context = browser.new_context(viewport={"width": printed_width_px(), "height": 1200})
             page = context.new_page()
             page.emulate_media(media="print")
-            book.pages, parts, book.overflows = _print_site_pages(page, server.url, files, scratch, progress)
+            book.pages, parts, book.overflows, solutions = _print_site_pages(
+                page, server.url, files, scratch, progress, printout.only
+            )
+            if not book.pages:
+                raise ValueError(f"no page of {site} has {printout.only!r}: nothing to print for {printout.name}")
             title = page.evaluate("() => document.querySelector('meta[property=\"og:site_name\"]')?.content || ''")
             title = title or DEFAULT_TITLE
             front, numbers = scratch / "front.pdf", scratch / "numbers.pdf"
-            page.set_content(_front_matter(title, book.pages, COVER_NOTE))
+            note = printout.note.format(solutions=WITH_SOLUTIONS if solutions else WITHOUT_SOLUTIONS)
+            page.set_content(_front_matter(title, book.pages, note, printout.subtitle))
             _print(page, front, "")
             page.set_content(_page_numbers(sum(p.pages for p in book.pages), 1))
             page.pdf(path=str(numbers), format=PAPER["format"], prefer_css_page_size=True)
@@ -294,14 +359,16 @@ def build_pdf(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("site", nargs="?", default=str(ROOT / "_build" / "html"))
-    parser.add_argument("--output", default=None)
     args = parser.parse_args(argv)
-    book = build_pdf(args.site, output=args.output)
-    pages = book.front_pages + sum(p.pages for p in book.pages)
-    print(f"{book.pdf}: {pages} pages, printed from {len(book.pages)} pages of the site")
-    for name, what, width in book.overflows:
-        print(f"  too wide for the paper ({printed_width_px()} px): {name}: {what}, {width} px")
-    return 1 if book.overflows else 0
+    failed = False
+    for printout in PRINTOUTS:
+        book = build_pdf(args.site, printout=printout)
+        pages = book.front_pages + sum(p.pages for p in book.pages)
+        print(f"{book.pdf}: {pages} pages, printed from {len(book.pages)} pages of the site")
+        for name, what, width in book.overflows:
+            print(f"  too wide for the paper ({printed_width_px()} px): {name}: {what}, {width} px")
+        failed = failed or bool(book.overflows)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
