@@ -32,13 +32,14 @@ fingerprint: $(STAMP)
 	$(PY) -m lora_book.fingerprint --update book
 	$(PY) -m lora_book.macros --update book
 
-# the website, and printed from it the whole book and the exercise sheets as PDFs
-# (Chromium; see lib/lora_book/pdf.py)
+# the website; printed from it, the whole book and the exercise sheets as PDFs (Chromium;
+# see lib/lora_book/pdf.py); and every figure as an image file (lib/lora_book/figures.py)
 book: fingerprint browser
 	$(PY) -m lora_book.cache before-build
 	$(VENV)/bin/jupyter-book build . --path-output . -n -W --keep-going
 	$(PY) -m lora_book.cache after-build
 	CHROMIUM=$(CHROMIUM) $(PY) -m lora_book.pdf _build/html
+	$(PY) -m lora_book.figures _build/html
 	@echo "site: _build/html/index.html"
 
 pdf: book
@@ -67,6 +68,7 @@ student-book: fingerprint browser
 	LORA_BOOK_STUDENT=1 $(VENV)/bin/jupyter-book build . --path-output _build/student -n -W --keep-going
 	$(PY) -m lora_book.cache after-build
 	CHROMIUM=$(CHROMIUM) $(PY) -m lora_book.pdf _build/student/_build/html
+	$(PY) -m lora_book.figures _build/student/_build/html
 	@echo "student site: _build/student/_build/html/index.html (PDFs there: lora-clusters-book.pdf, lora-clusters-exercises.pdf)"
 
 # headless Chromium for the site tests (Debian's package; playwright drives it)

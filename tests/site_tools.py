@@ -49,6 +49,10 @@ def build_site(workdir: Path, *, student: bool = False, pdf: bool = True) -> tup
     printed = {
         p.name: build_pdf(html, chromium=chromium, toc=src / "_toc.yml", progress=False, printout=p) for p in PRINTOUTS
     }
+    # and every figure as an image file
+    from lora_book.figures import export_figures
+
+    export_figures(html, toc=src / "_toc.yml")
     return html, log, printed
 
 

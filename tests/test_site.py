@@ -240,6 +240,54 @@ def test_the_exercise_sheets_hold_every_exercise_and_nothing_else(built, printed
     assert len(reader.pages) < len(PdfReader(printed.pdf).pages) / 3
 
 
+def test_every_figure_is_in_the_figures_archive_once(built):
+    import zipfile
+
+    from lora_book.figures import FIGURES_ZIP, FOLDER, site_figures
+
+    html, _ = built
+    assert 'href="../lora-clusters-figures.zip"' in (html / "book" / "ch03_phase_transition.html").read_text()
+    figures = site_figures(html, ROOT / "_toc.yml")
+    # every captioned figure of the chapters, numbered 1, 2, ... in reading order
+    assert len(figures) == sum(p.read_text().count(":::{figure}") for p in (ROOT / "book").glob("ch0*.md"))
+    assert [f.number for f in figures] == [str(k) for k in range(1, len(figures) + 1)]
+    with zipfile.ZipFile(html / FIGURES_ZIP) as archive:
+        images = [name for name in archive.namelist() if name.endswith(".png")]
+        assert images == [f.archive_name for f in figures]
+        contents = [archive.read(name) for name in images]
+        index = archive.read(f"{FOLDER}/index.md").decode()
+    # the very image the page shows, and no picture twice (ch03 once glued one figure
+    # under two captions)
+    assert contents == [f.image.read_bytes() for f in figures]
+    assert len(set(contents)) == len(contents)
+    for f in figures:
+        assert f"| {f.number} | {f.title} | `{f.archive_name.split('/', 1)[1]}` | {f.caption[:40]}" in index
+
+
+def test_the_figures_archive_refuses_a_picture_shown_twice(tmp_path):
+    import zipfile
+
+    from lora_book.figures import export_figures
+
+    (tmp_path / "_toc.yml").write_text("root: a\nchapters:\n  - file: b\n")
+    (tmp_path / "same.png").write_bytes(b"\x89PNG same picture")
+    for name, number in (("a", 1), ("b", 2)):
+        (tmp_path / f"{name}.html").write_text(
+            f'<article><h1>Page {name}</h1><figure id="fig-{name}"><img src="same.png">'
+            f'<figcaption><p><span class="caption-number">Fig. {number} </span>'
+            f'<span class="caption-text">Caption {name}</span></p></figcaption></figure></article>'
+        )
+    with pytest.raises(ValueError, match="same image"):
+        export_figures(tmp_path, toc=tmp_path / "_toc.yml")
+    (tmp_path / "other.png").write_bytes(b"\x89PNG another picture")
+    (tmp_path / "b.html").write_text((tmp_path / "b.html").read_text().replace("same.png", "other.png"))
+    with zipfile.ZipFile(export_figures(tmp_path, toc=tmp_path / "_toc.yml")) as archive:
+        assert sorted(n for n in archive.namelist() if n.endswith(".png")) == [
+            "lora-clusters-figures/a/fig-1-fig-a.png",
+            "lora-clusters-figures/b/fig-2-fig-b.png",
+        ]
+
+
 def test_the_pdf_has_the_figures_math_and_computed_numbers(built, printed):
     from pypdf import PdfReader
 

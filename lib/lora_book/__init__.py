@@ -13,6 +13,7 @@ on it, so editing it does not re-run the book (the library fingerprint hashes
 - :mod:`lora_book.wheel`: the library as a wheel at the root of the site;
 - :mod:`lora_book.pdf`: the whole book and the exercise sheets as PDFs, printed from
   the built site;
+- :mod:`lora_book.figures`: every figure of the built site as an image file, for slides;
 - :mod:`lora_book.site_server`: the built site on 127.0.0.1 (the printer and the tests);
 - :mod:`lora_book.glued`: computed numbers in the prose, on the site and in JupyterLab;
 - :mod:`lora_book.macros`: the book's LaTeX macros, for JupyterLab as for the site;
@@ -92,7 +93,7 @@ def _strip_downloaded_sources(app, exception) -> None:
 def setup(app):
     from lora_clusters import progress
 
-    from .downloads import offer_notebook, offer_pdf, offer_wheel
+    from .downloads import offer_figures, offer_notebook, offer_pdf, offer_wheel
     from .provenance_table import FillProvenance, ProvenanceTable, provenance_placeholder, refresh_provenance_pages
 
     # the kernels that execute the chapters inherit this: no progress bar in a page
@@ -108,6 +109,7 @@ def setup(app):
     app.connect("html-page-context", offer_notebook, priority=400)  # before the theme builds its buttons
     app.connect("html-page-context", offer_wheel, priority=600)  # after it
     app.connect("html-page-context", offer_pdf, priority=610)
+    app.connect("html-page-context", offer_figures, priority=620)
     # {eval}`glued("name", "fmt")` in the prose: the glued value, from the cache
     # (myst-nb's own eval role needs a live kernel; see lora_book.glued)
     from .glued import glued_role

@@ -150,3 +150,12 @@ def offer_pdf(app, pagename, templatename, context, doctree) -> None:
     _add_download(context, PDF_NAME, "whole book (.pdf)", tooltip, "fas fa-book", "download-book-pdf-button")
     tooltip = "The exercises of every chapter, printable"
     _add_download(context, EXERCISES_PDF, "exercises (.pdf)", tooltip, "fas fa-pen", "download-exercises-button")
+
+
+def offer_figures(app, pagename, templatename, context, doctree) -> None:
+    """Add every figure of the book as image files (:mod:`lora_book.figures`, written
+    after the build by ``make book``) to every page's download menu."""
+    from .figures import FIGURES_ZIP
+
+    tooltip = "Every figure of the book as a PNG file, with its caption: for slides"
+    _add_download(context, FIGURES_ZIP, "figures (.zip)", tooltip, "fas fa-images", "download-figures-button")
