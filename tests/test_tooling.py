@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import textwrap
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -217,6 +218,27 @@ def test_repository_setting_turns_on_the_theme_buttons_only_when_set():
     empty = SimpleNamespace(lora_repository_url="", html_theme_options={})
     lora_book._repository_buttons(None, empty)
     assert empty.html_theme_options == {}  # by default the site links nothing outside itself
+
+
+def test_a_change_of_the_book_tooling_rewrites_every_page(tmp_path):
+    from types import SimpleNamespace
+
+    import lora_book
+
+    package = tmp_path / "lora_book"
+    shutil.copytree(Path(lora_book.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__"))
+    before = lora_book.tooling_fingerprint(package)
+    assert before == lora_book.tooling_fingerprint()  # the copy hashes like the package
+    (package / "__pycache__").mkdir(exist_ok=True)
+    (package / "__pycache__" / "x.pyc").write_bytes(b"compiled")
+    assert lora_book.tooling_fingerprint(package) == before  # bytecode is not tooling
+    css = package / "_static" / "lora-clusters" / "book.css"
+    css.write_text(css.read_text() + "\n/* new rule */\n")
+    assert lora_book.tooling_fingerprint(package) != before
+    # Sphinx sees it as a config value whose change re-reads every page
+    config = SimpleNamespace(lora_book_tooling="")
+    lora_book._set_tooling_fingerprint(None, config)
+    assert config.lora_book_tooling == before
 
 
 def test_the_wheel_holds_the_library_and_its_extras(tmp_path):

@@ -52,6 +52,25 @@ def _add_static(app) -> None:
         app.config.html_extra_path.append(str(folder))
 
 
+def tooling_fingerprint(package: Path | None = None) -> str:
+    """A hash of this package's files (code, styles, scripts): Sphinx re-reads and
+    re-writes every page when it changes, so an incremental ``make book`` after an update
+    of the tooling (a new download, another link rule) leaves no page as it was."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    package = package or Path(__file__).resolve().parent
+    for path in sorted(package.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+            digest.update(path.relative_to(package).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _set_tooling_fingerprint(app, config) -> None:
+    config.lora_book_tooling = tooling_fingerprint()
+
+
 def _repository_buttons(app, config) -> None:
     """With ``lora_repository_url`` set, the theme's repository, issue and launch buttons."""
     url = (config.lora_repository_url or "").strip()
@@ -99,6 +118,9 @@ def setup(app):
     # the kernels that execute the chapters inherit this: no progress bar in a page
     os.environ[progress.ENV] = "off"
     app.add_config_value("lora_repository_url", "", "html")
+    # not set by hand: the hash of this package (see tooling_fingerprint)
+    app.add_config_value("lora_book_tooling", "", "env")
+    app.connect("config-inited", _set_tooling_fingerprint)
     app.add_css_file("lora-clusters/book.css")
     app.connect("config-inited", _repository_buttons)
     app.add_node(provenance_placeholder)
