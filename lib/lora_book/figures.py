@@ -57,7 +57,7 @@ class _FigureParser(html.parser.HTMLParser):
         self.title = ""
         self._figure: dict | None = None
         self._depth = 0
-        self._in = None  # "number", "caption" or "h1"
+        self._in = None  # what the text being read belongs to: "number", "caption" or "h1"
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
@@ -87,7 +87,7 @@ class _FigureParser(html.parser.HTMLParser):
                 self._figure = None
                 self._in = None
         elif tag == "span" and self._in == "number":
-            self._in = "caption-wait"
+            self._in = None
 
     def handle_data(self, data):
         if self._in == "h1":

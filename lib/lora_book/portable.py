@@ -85,8 +85,8 @@ class Figure(SphinxFigure):
 
 
 def _label_target(env, label: str) -> tuple[str, str] | None:
-    """(document, anchor) of a label: a section or other std label, an equation, a
-    theorem-like block of sphinx-proof, or a citation key of the bibliography."""
+    """(document, anchor) of a label: a section or other std label, an equation, or a
+    theorem-like block of sphinx-proof."""
     std = env.get_domain("std")
     if label in std.labels:
         docname, anchor, _ = std.labels[label]
@@ -99,9 +99,6 @@ def _label_target(env, label: str) -> tuple[str, str] | None:
     proofs = getattr(env, "proof_list", {})
     if label in proofs:
         return proofs[label]["docname"], label
-    citation = _citation(env, label)
-    if citation is not None:
-        return citation.bibliography_key.docname, citation.citation_id
     return None
 
 
@@ -148,7 +145,14 @@ class ExplicitLinkText(SphinxPostTransform):
                     continue  # a whole document or a heading anchor: myst-parser's own job
             else:
                 docname, label = None, node["reftarget"]
-            target = _label_target(env, label)
+            citation = _citation(env, label)
+            if citation is not None:
+                target = citation.bibliography_key.docname, citation.citation_id
+                problem = citation_mismatch(citation.entry, node.astext())
+                if problem:
+                    logger.warning(f"{problem} (entry {label!r} of the bibliography)", location=node)
+            else:
+                target = _label_target(env, label)
             if target is None:
                 continue  # myst-parser reports it
             if in_document and target[0] != docname:
@@ -156,12 +160,6 @@ class ExplicitLinkText(SphinxPostTransform):
                     f"link to {docname}#{label}: the label {label!r} is in {target[0]!r}",
                     location=node,
                 )
-            text = node.astext()
-            citation = _citation(env, label)
-            if citation is not None:
-                problem = citation_mismatch(citation.entry, text)
-                if problem:
-                    logger.warning(f"{problem} (entry {label!r} of the bibliography)", location=node)
             fromdoc = node.get("refdoc", env.docname)
             reference = make_refnode(self.app.builder, fromdoc, target[0], target[1], node[0].deepcopy())
             node.replace_self(reference)
