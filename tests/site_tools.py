@@ -43,12 +43,9 @@ def build_site(workdir: Path, *, student: bool = False, pdf: bool = True) -> tup
     if not pdf:
         return html, log, None
     # as `make book` does: the whole book and the exercise sheets, printed from the site
-    from lora_book.pdf import PRINTOUTS, build_pdf
+    from lora_book.pdf import build_printouts
 
-    chromium = os.environ.get("CHROMIUM")
-    printed = {
-        p.name: build_pdf(html, chromium=chromium, toc=src / "_toc.yml", progress=False, printout=p) for p in PRINTOUTS
-    }
+    printed = build_printouts(html, chromium=os.environ.get("CHROMIUM"), toc=src / "_toc.yml", progress=False)
     # and every figure as an image file
     from lora_book.figures import export_figures
 

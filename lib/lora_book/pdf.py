@@ -356,13 +356,26 @@ def build_pdf(
     return book
 
 
+def build_printouts(
+    site: Path | str = ROOT / "_build" / "html",
+    *,
+    chromium: str | None = None,
+    toc: Path | None = None,
+    progress: bool = True,
+) -> dict[str, PrintedBook]:
+    """Every printout of :data:`PRINTOUTS` (what ``make book`` prints), by file name."""
+    return {
+        printout.name: build_pdf(site, chromium=chromium, toc=toc, progress=progress, printout=printout)
+        for printout in PRINTOUTS
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("site", nargs="?", default=str(ROOT / "_build" / "html"))
     args = parser.parse_args(argv)
     failed = False
-    for printout in PRINTOUTS:
-        book = build_pdf(args.site, printout=printout)
+    for book in build_printouts(args.site).values():
         pages = book.front_pages + sum(p.pages for p in book.pages)
         print(f"{book.pdf}: {pages} pages, printed from {len(book.pages)} pages of the site")
         for name, what, width in book.overflows:
