@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup book pdf gpu cache-prune student-book test test-fast lint bench lab fingerprint browser clean
+.PHONY: setup book pdf gpu cache-prune cache-status student-book test test-fast lint bench lab fingerprint browser clean
 
 setup: $(STAMP)
 
@@ -26,8 +26,8 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m lora_book.glued
 	touch $(STAMP)
 
-# record the lib fingerprint in every chapter, so the execution cache re-runs
-# chapters whose library code changed (see README, "The execution cache")
+# record in every chapter the fingerprint of the library code it uses, so the execution
+# cache re-runs exactly the chapters whose code changed (see README, "The execution cache")
 fingerprint: $(STAMP)
 	$(PY) -m lora_book.fingerprint --update book
 	$(PY) -m lora_book.macros --update book
@@ -62,6 +62,11 @@ gpu: fingerprint
 cache-prune: $(STAMP)
 	$(PY) -m lora_book.cache prune
 
+# one line per chapter: fresh or stale (and which changed module made it so), and the
+# scale and freshness of the stored results (results/) it shows
+cache-status: $(STAMP)
+	@$(PY) -m lora_book.cache report
+
 # the same book without any solution (pages, notebooks and sources): for students
 student-book: fingerprint browser
 	$(PY) -m lora_book.cache before-build
@@ -85,8 +90,11 @@ lint: $(STAMP)
 	$(PY) -m lora_book.codestyle book
 	$(PY) -m lora_book.macros --check book
 
+# the suite must leave the committed execution cache and stored results as they were
 test: lint browser
 	CHROMIUM=$(CHROMIUM) $(PY) -m pytest -q -n 2 --dist loadgroup
+	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1 && [ -n "$$(git status --porcelain -- execution_cache results)" ]; then \
+	  echo "make test changed execution_cache/ or results/:"; git status --short -- execution_cache results; exit 1; fi
 
 test-fast: lint
 	$(PY) -m pytest -q -m "not book"

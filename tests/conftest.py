@@ -1,9 +1,18 @@
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# The suite never writes into the committed results/: results computed by the tests
+# (chapters at the smoke scale, the store's own tests) go to a scratch folder, which the
+# kernels the tests start inherit.  And torch runs one thread per process: the tests run
+# two at a time on two cores.
+os.environ.setdefault("LORA_BOOK_RESULTS", tempfile.mkdtemp(prefix="lora-book-results-"))
+os.environ.setdefault("LORA_BOOK_TORCH_THREADS", "1")
 
 
 @pytest.fixture

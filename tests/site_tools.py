@@ -27,6 +27,11 @@ def build_site(workdir: Path, *, student: bool = False, pdf: bool = True) -> tup
     env = dict(os.environ)
     if student:
         env["LORA_BOOK_STUDENT"] = "1"
+    from lora_book import cache
+    from lora_clusters.code_hash import folder_hash
+
+    kept = {name: folder_hash(src / name) for name in ("execution_cache", "results") if (src / name).exists()}
+    cache.before_build(src)
     jb = Path(sys.executable).with_name("jupyter-book")
     # cwd matters: the cache path in _config.yml is resolved against it
     proc = subprocess.run(
@@ -39,6 +44,9 @@ def build_site(workdir: Path, *, student: bool = False, pdf: bool = True) -> tup
     )
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-6000:]
+    cache.after_build(src)
+    # as `make book` from the committed cache: no record, no stored result rewritten
+    assert {name: folder_hash(src / name) for name in kept} == kept, "the build changed execution_cache/ or results/"
     html = src / "_build" / "html"
     if not pdf:
         return html, log, None

@@ -67,6 +67,16 @@ def _record_id(cache, notebook, ids: dict[str, int]) -> int | None:
     return ids.get(cache.create_hashed_notebook(notebook)[1])
 
 
+def stored_notebook(cache, pk: int):
+    """The executed notebook of cache record ``pk``, read from its file: unlike
+    ``get_cache_bundle``, which stamps an access time into the database, this leaves
+    the committed ``global.db`` as it was."""
+    import nbformat
+
+    record = cache.get_cache_record(pk)
+    return nbformat.read(cache._get_notebook_path_cache(record.hashkey, raise_on_missing=True), as_version=4)
+
+
 def status(root: Path = ROOT) -> dict[Path, int | None]:
     """For each chapter, the id of the cache record matching its current code, or None."""
     from jupyter_cache import get_cache
@@ -91,7 +101,7 @@ def executed_chapter(path: Path, cache_path: Path):
     pk = _record_id(cache, source, _record_ids(cache))
     if pk is None:
         return None
-    return source if put_outputs(source, cache.get_cache_bundle(pk).nb) else None
+    return source if put_outputs(source, stored_notebook(cache, pk)) else None
 
 
 def put_outputs(chapter, executed) -> bool:
@@ -230,9 +240,94 @@ def execute(paths, scale: str, root: Path = ROOT) -> list[int]:
     return records
 
 
+# --------------------------------------------------------------------------------------
+# make cache-status: per chapter, fresh or stale, and why
+# --------------------------------------------------------------------------------------
+def _latest_record_notebook(cache, path: Path):
+    """The executed notebook of the newest cache record of the chapter at ``path``
+    (any version of its code), or None."""
+    mine = [r for r in cache.list_cache_records() if Path(r.uri).resolve() == Path(path).resolve()]
+    if not mine:
+        return None
+    newest = max(mine, key=lambda r: r.created)
+    return stored_notebook(cache, newest.pk)
+
+
+def _outputs_with(nb, mime: str) -> list[dict]:
+    return [
+        output["data"][mime]
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for output in cell.get("outputs", [])
+        if mime in output.get("data", {})
+    ]
+
+
+def _short(module: str) -> str:
+    """``lora_clusters.nets.toy`` -> ``nets/toy.py`` (how a developer names the file)."""
+    parts = module.split(".")[1:] or ["__init__"]
+    return "/".join(parts) + ".py"
+
+
+def chapter_status(path: Path, root: Path = ROOT, *, package_dir: Path | None = None, cache=None) -> dict:
+    """Whether a chapter's cached outputs are current, and why not.
+
+    Returns ``fresh`` (bool), ``reasons`` (what made it stale: changed modules of the
+    code it uses, or code cells edited since it ran), and ``results``: the stored
+    results (:mod:`lora_clusters.store`) its last execution used, each with its scale
+    and the modules changed since it was computed."""
+    from jupyter_cache import get_cache
+    from lora_clusters import provenance, store
+
+    from . import fingerprint
+
+    cache = get_cache(cache_dir(root)) if cache is None else cache
+    ids = _record_ids(cache)
+    matching = _record_id(cache, read_chapter(path), ids)
+    executed = stored_notebook(cache, matching) if matching else _latest_record_notebook(cache, path)
+    reasons = []
+    now = fingerprint.chapter_module_hashes(path, package_dir)
+    then = (provenance.find_record(executed) or {}).get("modules") if executed is not None else None
+    if then is not None:
+        changed = sorted(m for m in now if then.get(m) != now[m])
+        reasons += [f"{_short(m)} changed" for m in changed]
+    elif fingerprint.recorded_fingerprint(path) != fingerprint.chapter_fingerprint(path, package_dir):
+        reasons.append("library code it uses changed")
+    if matching is None and not reasons:
+        reasons.append("its code cells changed since it ran" if executed is not None else "never executed")
+    results = []
+    for used in _outputs_with(executed, store.MIME) if executed is not None else []:
+        record_path = root / "results" / used["experiment"] / used["file"]
+        if record_path.exists():
+            changed = store.Record.read(record_path).changed_modules(package_dir)
+        else:
+            changed = ["(stored result missing)"]
+        results.append({**used, "changed": changed})
+    return {"fresh": not reasons, "reasons": reasons, "results": results}
+
+
+def status_lines(root: Path = ROOT, *, package_dir: Path | None = None) -> list[str]:
+    """One line per chapter, what ``make cache-status`` prints."""
+    from jupyter_cache import get_cache
+
+    cache = get_cache(cache_dir(root))
+    lines = []
+    for path in chapter_paths(root):
+        info = chapter_status(path, root, package_dir=package_dir, cache=cache)
+        line = f"{path.stem:<30} " + ("fresh" if info["fresh"] else "STALE: " + "; ".join(info["reasons"]))
+        if info["results"]:
+            parts = []
+            for r in info["results"]:
+                state = "fresh" if not r["changed"] else "stale, " + ", ".join(map(_short, r["changed"])) + " changed"
+                parts.append(f"{r['experiment']}/{r['name']} at scale {r['scale']} ({state})")
+            line += " | results: " + "; ".join(parts)
+        lines.append(line)
+    return lines
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["status", "prune", "before-build", "after-build", "execute"])
+    parser.add_argument("command", choices=["status", "report", "prune", "before-build", "after-build", "execute"])
     parser.add_argument("chapters", nargs="*", type=Path, help="execute: the chapters to execute")
     parser.add_argument("--scale", default="gpu", help="execute: smoke, cpu or gpu")
     args = parser.parse_args(argv)
@@ -248,6 +343,9 @@ def main(argv=None) -> int:
         return 0
     if args.command == "after-build":
         after_build()
+        return 0
+    if args.command == "report":
+        print("\n".join(status_lines()))
         return 0
     missing = 0
     for path, pk in status().items():

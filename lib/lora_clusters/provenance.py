@@ -70,8 +70,10 @@ def device() -> str:
 
 def environment(lib_fingerprint: str = "") -> dict:
     """Where and with what this process computes: Python, platform, device, package
-    versions, the library fingerprint, the scale of the GPU chapters and the time."""
-    from .nets import scale
+    versions, the library fingerprint and the hash of every module of the library (so
+    that ``make cache-status`` can name the module whose change made a chapter stale),
+    the scale of the GPU chapters and the time."""
+    from . import code_hash, scale
 
     return {
         "python": platform.python_version(),
@@ -79,6 +81,7 @@ def environment(lib_fingerprint: str = "") -> dict:
         "device": device(),
         "packages": package_versions(),
         "lib_fingerprint": lib_fingerprint,
+        "modules": code_hash.module_hashes(code_hash.package_modules()),
         "scale": scale.current(),
         "executed_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M"),
     }
