@@ -277,6 +277,7 @@ def chapter_status(path: Path, root: Path = ROOT, *, package_dir: Path | None = 
     results (:mod:`lora_clusters.store`) its last execution used, each with its scale
     and the modules changed since it was computed."""
     from jupyter_cache import get_cache
+
     from lora_clusters import provenance, store
 
     from . import fingerprint
