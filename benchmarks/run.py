@@ -304,15 +304,16 @@ def bench_w2_memory():
 
 def bench_toy_training():
     import toy_authors_style
+    from lora_clusters import scale as scales
     from lora_clusters.nets import runtime, toy
 
     rows = []
     for scale, epochs in (("cpu", 30), ("gpu", 6)):
-        config = toy.config_for(scale)
+        config = scales.settings("toy", scale)
         data = toy.arithmetic_data(config.p, "+")
         train = data.split(config.train_fraction, 0)
         for depth in config.depths:
-            ours = toy.pretrain(toy.config_for(scale, epochs=epochs), depth)  # all seeds of this depth at once
+            ours = toy.pretrain(scales.settings("toy", scale, epochs=epochs), depth)  # all seeds of this depth at once
             ours_rate = epochs * len(config.seeds) / ours.seconds  # model-epochs per second
             model = toy.initial_model(config.p, config.d, depth, 0)
             with runtime.threads():

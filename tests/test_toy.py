@@ -9,9 +9,10 @@ import pytest
 torch = pytest.importorskip("torch")
 peft = pytest.importorskip("peft")
 
-from lora_clusters.nets import runtime, scale, toy  # noqa: E402
+from lora_clusters import scale  # noqa: E402
+from lora_clusters.nets import runtime, toy  # noqa: E402
 
-SMOKE = toy.config_for("smoke")
+SMOKE = scale.settings("toy", "smoke")
 
 
 @pytest.fixture(autouse=True)
@@ -68,7 +69,7 @@ def test_stacked_adamw_is_torch_adamw_model_by_model():
 
 
 def test_batched_trainer_equals_training_each_model_alone():
-    config = toy.config_for("smoke", epochs=30)
+    config = scale.settings("toy", "smoke", epochs=30)
     together = toy.pretrain(config, 2, seeds=(0, 1, 2), dtype=torch.float64)
     alone = toy.pretrain(config, 2, seeds=(1,), dtype=torch.float64)
     for name, value in together.stack.params.items():
@@ -117,7 +118,7 @@ def test_peft_lora_touches_only_the_value_matrix():
 def test_batched_lora_is_peft_lora():
     """One model fine-tuned by :func:`toy.finetune` and by peft with torch's AdamW, from
     the same factors and on the same split: the same factors after training."""
-    config = toy.config_for("smoke", epochs=40, lora_epochs=15, lora_lr=3e-3)
+    config = scale.settings("toy", "smoke", epochs=40, lora_epochs=15, lora_lr=3e-3)
     pre = toy.pretrain(config, 2, seeds=(0,), dtype=torch.float64)
     wrapped = _peft_model(pre.stack.model(0).double(), config)
     layer = wrapped.base_model.model.attention.value
@@ -158,7 +159,8 @@ def test_batched_lora_is_peft_lora():
         (lambda: toy.ToyConfig(depths=(2.5,)), "depths"),
         (lambda: toy.ToyConfig(train_fraction=1.0), "train_fraction"),
         (lambda: toy.pretrain(SMOKE, depth=100), "depth"),
-        (lambda: toy.config_for("huge"), "scale"),
+        (lambda: scale.settings("toy", "huge"), "scale_name"),
+        (lambda: scale.settings("toys"), "experiment"),
         (lambda: toy.arithmetic_data(7, "*"), "op"),
     ],
 )
@@ -169,17 +171,19 @@ def test_bad_configurations_raise_clear_errors(build, name):
 
 def test_unknown_scale_setting_names_the_variable(monkeypatch):
     monkeypatch.setenv(scale.ENV, "laptop")
-    with pytest.raises(ValueError, match=scale.ENV):
+    with pytest.raises(ValueError, match=f"{scale.ENV} must be one of smoke, cpu, gpu, got 'laptop'"):
         scale.current()
-    monkeypatch.setenv(scale.ENV, "smoke")
-    assert toy.config_for() == toy.SCALES["smoke"]
+    monkeypatch.setenv(scale.ENV, " Smoke ")
+    assert scale.settings("toy") == scale.SETTINGS["toy"]["smoke"]
+    monkeypatch.delenv(scale.ENV)
+    assert scale.current() == "cpu" and scale.requested() is None
 
 
 def test_outlier_count_and_excess_of_the_study_match_the_dense_spectra():
     """Chapter 6's outlier columns, against eigenvalues computed here from the weights."""
     from lora_clusters.nets import toy_study
 
-    config = toy.config_for("smoke", depths=(2,))
+    config = scale.settings("toy", "smoke", depths=(2,))
     study = toy_study.ToyStudy(config, {}, {})
     study.pretrained[2] = toy.pretrain(config, 2, seeds=(0, 1))
     study.finetuned[2] = toy.finetune(study.pretrained[2])

@@ -4,10 +4,10 @@ Small models are dominated by per-operation overhead, and on a machine whose cor
 are busy (a book build, a test run) OpenMP's threads spin against each other: two
 threads were measured 28 times slower than one on such a machine, for the smoke-scale
 toy model.  The torch code therefore runs inside :func:`threads` with
-``LORA_BOOK_TORCH_THREADS`` threads when that is set, otherwise one thread at the
-``smoke`` scale (the tests, which run two at a time) and two at the others (a chapter
-executing alone: two threads were 1.5 to 2 times faster than one for the ``cpu`` sizes
-on an idle 2-core machine), and restores the setting afterwards.
+``LORA_BOOK_TORCH_THREADS`` threads when that is set (the tests, which run two at a
+time, set 1), otherwise two (a chapter executing alone: two threads were 1.5 to 2 times
+faster than one for the ``cpu`` sizes on an idle 2-core machine), and restores the
+setting afterwards.
 """
 
 from __future__ import annotations
@@ -21,13 +21,10 @@ ENV = "LORA_BOOK_TORCH_THREADS"
 
 
 def thread_count() -> int:
-    """The number of threads from ``LORA_BOOK_TORCH_THREADS``, else 1 at the ``smoke``
-    scale and min(2, CPU count) otherwise."""
-    from . import scale
-
+    """The number of threads from ``LORA_BOOK_TORCH_THREADS``, else min(2, CPU count)."""
     raw = os.environ.get(ENV, "").strip()
     if not raw:
-        return 1 if scale.current() == "smoke" else min(2, os.cpu_count() or 1)
+        return min(2, os.cpu_count() or 1)
     if not raw.isdigit() or int(raw) < 1:
         raise ValueError(f"{ENV} must be an integer >= 1, got {raw!r}")
     return int(raw)

@@ -31,7 +31,7 @@ is the same computation as :class:`AttentionOnlyTransformer` with peft's LoRA on
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -39,153 +39,24 @@ from torch import nn
 
 from .._validation import positive_int
 from ..progress import progress_bar
-from . import scale as scale_setting
 from .runtime import device as default_device
 from .runtime import threads
+from .settings import ToyConfig  # its values at each scale: lora_clusters.scale.SETTINGS
 
 __all__ = [
-    "SCALES",
     "AttentionOnlyTransformer",
     "FinetuneResult",
     "PretrainResult",
     "Stack",
     "StackedAdamW",
-    "ToyConfig",
     "arithmetic_data",
-    "config_for",
     "finetune",
+    "finetune_variants",
     "pretrain",
+    "train_every_depth",
 ]
 
 PARAMETER_NAMES = ("embed", "pos", "query", "key", "value", "output", "output_bias", "unembed")
-
-
-# --------------------------------------------------------------------------------------
-# configuration
-# --------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ToyConfig:
-    """Every setting of the modular-arithmetic study (pre-training, then LoRA).
-
-    Pre-training: ``p``, width ``d``, ``depths``, ``seeds`` (a seed fixes both the
-    initial parameters, identical across depths, and the train split),
-    ``train_fraction`` of the :math:`p^2` addition pairs, ``epochs`` of full-batch AdamW
-    (``lr``, ``betas``, ``weight_decay``), ``clip`` (largest gradient norm per model, or
-    None), ``plateau`` (ReduceLROnPlateau on the train loss as (factor, patience), or
-    None).  Fine-tuning: LoRA ``lora_rank`` r and ``lora_alpha`` on the value matrix,
-    ``lora_lr``, ``lora_epochs``, on ``sub_train_fraction`` of the subtraction pairs.
-    """
-
-    p: int = 113
-    d: int = 128
-    depths: tuple = (2, 4, 6, 8)
-    seeds: tuple = (0, 1, 2)
-    train_fraction: float = 0.6
-    epochs: int = 12000
-    lr: float = 1e-3
-    betas: tuple = (0.9, 0.98)
-    weight_decay: float = 1.0
-    clip: float | None = None
-    plateau: tuple | None = (0.95, 90)
-    schedule: str = "constant"
-    lora_rank: int = 16
-    lora_alpha: float = 16.0
-    lora_lr: float = 1e-4
-    lora_epochs: int = 3000
-    sub_train_fraction: float = 0.6
-    vocab_size: int | None = None
-    max_depth: int = 64
-
-    def __post_init__(self):
-        positive_int(self.p, "p")
-        if self.p < 2:
-            raise ValueError(f"p must be at least 2, got {self.p}")
-        if self.vocab_size is not None and self.vocab_size < self.p + 3:
-            raise ValueError(
-                f"p = {self.p} is too large for vocab_size = {self.vocab_size}: the vocabulary needs "
-                f"p + 3 = {self.p + 3} ids (the numbers, '=', '+', '-')"
-            )
-        positive_int(self.d, "d")
-        for name in ("epochs", "lora_epochs", "lora_rank"):
-            positive_int(getattr(self, name), name)
-        if self.lora_rank > self.d:
-            raise ValueError(f"lora_rank must be at most d = {self.d}, got {self.lora_rank}")
-        if not self.depths or any(
-            isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= self.max_depth
-            for k in self.depths
-        ):
-            raise ValueError(f"depths must be integers in [1, {self.max_depth}], got {self.depths!r}")
-        if not self.seeds or any(not isinstance(s, (int, np.integer)) or s < 0 for s in self.seeds):
-            raise ValueError(f"seeds must be integers >= 0, got {self.seeds!r}")
-        for name in ("train_fraction", "sub_train_fraction"):
-            if not 0 < getattr(self, name) < 1:
-                raise ValueError(f"{name} must be in (0, 1), got {getattr(self, name)!r}")
-        if self.schedule not in ("constant", "cosine"):
-            raise ValueError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}")
-        for name in ("lr", "lora_lr", "lora_alpha"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
-
-    @property
-    def vocab(self) -> int:
-        return self.p + 3 if self.vocab_size is None else self.vocab_size
-
-    @property
-    def lora_scaling(self) -> float:
-        r""":math:`\alpha / r`, the factor of the LoRA update :math:`(\alpha/r) B A`."""
-        return self.lora_alpha / self.lora_rank
-
-
-#: the sizes of the three scales (see :mod:`lora_clusters.nets.scale`)
-SCALES = {
-    # seconds: every code path, tiny models
-    "smoke": ToyConfig(
-        p=11,
-        d=32,
-        depths=(1, 2),
-        seeds=(0,),
-        train_fraction=0.8,
-        epochs=600,
-        lr=3e-3,
-        weight_decay=1.0,
-        clip=1.0,
-        plateau=None,
-        lora_rank=4,
-        lora_alpha=4.0,
-        lora_lr=3e-3,
-        lora_epochs=60,
-        sub_train_fraction=0.6,
-    ),
-    # this CPU, within the chapter's budget
-    "cpu": ToyConfig(
-        p=23,
-        d=64,
-        depths=(2, 4, 6, 8),
-        seeds=(0, 1, 2),
-        train_fraction=0.85,
-        epochs=2000,
-        lr=1e-3,
-        weight_decay=1.0,
-        clip=1.0,
-        plateau=None,
-        schedule="cosine",
-        lora_rank=8,
-        lora_alpha=8.0,
-        lora_lr=1e-4,
-        lora_epochs=600,
-        sub_train_fraction=0.6,
-    ),
-    # the paper's sizes (App. G.1)
-    "gpu": ToyConfig(),
-}
-
-
-def config_for(scale: str | None = None, **changes) -> ToyConfig:
-    """The configuration of ``scale`` (default: the ``LORA_BOOK_SCALE`` setting), with ``changes``."""
-    name = scale_setting.current() if scale is None else scale
-    if name not in SCALES:
-        raise ValueError(f"scale must be one of {', '.join(SCALES)}, got {name!r}")
-    return replace(SCALES[name], **changes)
 
 
 # --------------------------------------------------------------------------------------
@@ -653,3 +524,22 @@ def _finetune(pretrained, lr, scaling, epochs, init, full_rank, progress) -> Fin
         scaling,
         time.perf_counter() - start,
     )
+
+
+# --------------------------------------------------------------------------------------
+# the runs Chapter 6 stores (lora_clusters.nets.toy_study keeps them in the result store)
+# --------------------------------------------------------------------------------------
+def train_every_depth(config: ToyConfig, *, progress: bool = False) -> dict:
+    """Pre-train every depth of ``config`` on addition and fine-tune each with LoRA on
+    subtraction: ``{"pretrained": {depth: PretrainResult}, "finetuned": {depth: FinetuneResult}}``."""
+    pretrained, finetuned = {}, {}
+    for depth in config.depths:
+        pretrained[depth] = pretrain(config, depth, progress=progress)
+        finetuned[depth] = finetune(pretrained[depth], progress=progress)
+    return {"pretrained": pretrained, "finetuned": finetuned}
+
+
+def finetune_variants(pretrained: PretrainResult, variants, *, epochs=None, progress: bool = False) -> list:
+    """:func:`finetune` of ``pretrained`` once per variant (a dict of its keyword
+    arguments: ``lr``, ``scaling``, ``full_rank``), each from the same start."""
+    return [finetune(pretrained, epochs=epochs, progress=progress, **variant) for variant in variants]

@@ -2,7 +2,9 @@ r"""Chapter 6's study of the toy transformer: every depth pre-trained and fine-t
 what the particle picture says about the result.
 
 - :func:`run_study`: pre-training on addition and LoRA fine-tuning on subtraction for
-  every depth of the configuration (seeds trained together, depth by depth).
+  every depth of the configuration (:func:`lora_clusters.nets.toy.train_every_depth`),
+  kept in the result store (:mod:`lora_clusters.store`): computed once per
+  configuration and trainer code, loaded afterwards.
 - :func:`value_spectra`: the spectra of :math:`W_V` (what the authors plotted) and of
   :math:`W_O W_V` (the value matrix of the particle picture, since the layer adds
   :math:`W_O \sum_j P_{ij} W_V h_j`), and the hypotheses of Thm 5.4 for the latter with
@@ -22,10 +24,22 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .. import measures, spectra
+from .. import measures, spectra, store
 from . import toy
+from .settings import ToyConfig
+
+#: the result store's folder of this chapter's runs, and the code that computes them
+EXPERIMENT = "toy"
+TRAINER = ("lora_clusters.nets.toy",)
 
 __all__ = [
+    "EXPERIMENT",
+    "FinetuneCheck",
+    "HypothesesTable",
+    "hypotheses_rows",
+    "hypotheses_table",
+    "layer_glue_values",
+    "spectra_of_study",
     "LayerComparison",
     "ToyStudy",
     "ValueSpectra",
@@ -40,13 +54,29 @@ __all__ = [
 class ToyStudy:
     """Pre-training and fine-tuning results per depth, and the wall time of each."""
 
-    config: toy.ToyConfig
+    config: ToyConfig
     pretrained: dict
     finetuned: dict
+    scale: str = ""
 
     @property
     def depths(self) -> tuple:
         return tuple(self.pretrained)
+
+    def accuracy_rows(self) -> list[dict]:
+        """One row per trained model: its final train, held-out and all-pairs accuracy."""
+        acc = self.final_accuracy()
+        return [
+            {
+                "depth": depth,
+                "seed": seed,
+                "train": acc["train"][k, m],
+                "held-out": acc["test"][k, m],
+                "all p^2 pairs": acc["all"][k, m],
+            }
+            for k, depth in enumerate(self.depths)
+            for m, seed in enumerate(self.config.seeds)
+        ]
 
     def final_accuracy(self) -> dict:
         """(depths, seeds) arrays of the final pre-training accuracies: train, held-out, all pairs."""
@@ -108,6 +138,7 @@ class ToyStudy:
         norms = self.embedding_norms()
         first_loss = np.array([self.finetuned[k].sub_loss[0] for k in self.depths])
         values = {
+            "toy_scale": self.scale,
             "toy_p": c.p,
             "toy_d": c.d,
             "toy_train_percent": round(100 * c.train_fraction),
@@ -144,13 +175,19 @@ class ToyStudy:
         return values
 
 
-def run_study(config: toy.ToyConfig, *, progress: bool = True) -> ToyStudy:
-    """Pre-train (addition) and fine-tune (subtraction, LoRA on V) every depth of ``config``."""
-    pretrained, finetuned = {}, {}
-    for depth in config.depths:
-        pretrained[depth] = toy.pretrain(config, depth, progress=progress)
-        finetuned[depth] = toy.finetune(pretrained[depth], progress=progress)
-    return ToyStudy(config, pretrained, finetuned)
+def run_study(config: ToyConfig, scale_name: str, *, progress: bool = True) -> ToyStudy:
+    """Pre-train (addition) and fine-tune (subtraction, LoRA on V) every depth of
+    ``config``: from the result store when the trainer is unchanged, else trained now
+    and stored (``scale_name`` is the scale ``config`` belongs to)."""
+    runs = store.load_or_compute(
+        EXPERIMENT,
+        config,
+        lambda: toy.train_every_depth(config, progress=progress),
+        code=TRAINER,
+        scale_name=scale_name,
+        name="study",
+    )
+    return ToyStudy(config, runs["pretrained"], runs["finetuned"], scale_name)
 
 
 @dataclass
@@ -279,36 +316,78 @@ def layer_comparison(
     )
 
 
+@dataclass
+class FinetuneCheck:
+    """Fine-tuning of one depth again at other learning rates and LoRA scales, and with a
+    full-rank update of :math:`W_V`: :attr:`rows` has one row per run (means over seeds)."""
+
+    depth: int
+    p: int
+    n_seeds: int
+    rows: list
+
+    @property
+    def chance(self) -> float:
+        return 1 / self.p
+
+    def glue_values(self) -> dict:
+        """The numbers Chapter 6 quotes about the check, by name."""
+        best = max(self.rows, key=lambda r: r["sub held-out"])
+        full = self.rows[-1]
+        return {
+            "toy_chance": self.chance,
+            "toy_log_p": float(np.log(self.p)),
+            "toy_check_min_loss": min(r["final loss"] for r in self.rows),
+            "toy_check_max_train": max(r["sub train"] for r in self.rows),
+            "toy_check_verdict": "stays at the level of chance"
+            if best["sub held-out"] < 2 * self.chance
+            else "rises above chance",
+            "toy_check_depth": self.depth,
+            "toy_check_best_sub": best["sub held-out"],
+            "toy_check_best_update": best["update"],
+            "toy_check_best_lr": best["lr"],
+            "toy_check_full_sub": full["sub held-out"],
+            "toy_check_full_train": full["sub train"],
+        }
+
+
 def finetune_check(
-    pretrained: toy.PretrainResult,
+    study: ToyStudy,
+    depth: int,
     *,
     lrs=(1e-4, 1e-3, 1e-2),
     scalings=(1.0, 4.0),
     epochs: int | None = None,
     progress: bool = False,
-) -> list[dict]:
-    """Fine-tune ``pretrained`` again at each (learning rate, alpha / r), and once with a
-    full-rank update of :math:`W_V` (rank d: every entry of the update is free).  Returns
-    one row per run: its settings, final subtraction train / held-out accuracy, final
-    addition accuracy (means over the seeds)."""
-    rows = []
-    config = pretrained.config
-    for lr in lrs:
-        for scaling in scalings:
-            run = toy.finetune(pretrained, lr=lr, scaling=scaling, epochs=epochs, progress=progress)
-            rows.append(_row(f"LoRA r = {config.lora_rank}", lr, scaling, run))
-    full = toy.finetune(
-        pretrained, lr=max(lrs[len(lrs) // 2], 1e-4), scaling=1.0, epochs=epochs, full_rank=True, progress=progress
+) -> FinetuneCheck:
+    """Fine-tune the models of ``depth`` again at each (learning rate, alpha / r), and
+    once with a full-rank update of :math:`W_V` (rank d: every entry of the update is
+    free), from the result store when the trainer is unchanged."""
+    pretrained = study.pretrained[depth]
+    variants = [{"lr": lr, "scaling": scaling} for lr in lrs for scaling in scalings]
+    variants.append({"lr": max(lrs[len(lrs) // 2], 1e-4), "scaling": 1.0, "full_rank": True})
+    key = {"config": study.config, "depth": depth, "epochs": epochs, "variants": variants}
+    runs = store.load_or_compute(
+        EXPERIMENT,
+        key,
+        lambda: toy.finetune_variants(pretrained, variants, epochs=epochs, progress=progress),
+        code=TRAINER,
+        scale_name=study.scale,
+        name=f"check-depth-{depth}",
     )
-    rows.append(_row(f"full-rank update of W_V (r = {config.d})", full.lr, 1.0, full))
-    return rows
+    config = study.config
+    rows = [
+        _row(f"full-rank update of W_V (r = {config.d})" if v.get("full_rank") else f"LoRA r = {config.lora_rank}", run)
+        for v, run in zip(variants, runs)
+    ]
+    return FinetuneCheck(depth, config.p, len(config.seeds), rows)
 
 
-def _row(kind, lr, scaling, run) -> dict:
+def _row(kind, run) -> dict:
     return {
         "update": kind,
-        "lr": lr,
-        "alpha/r": scaling,
+        "lr": run.lr,
+        "alpha/r": run.scaling,
         "sub train": float(run.sub_train_acc[-1].mean()),
         "sub held-out": float(run.sub_test_acc[-1].mean()),
         "sub held-out (best)": float(run.sub_test_acc.max(axis=0).mean()),
@@ -321,6 +400,64 @@ def _row(kind, lr, scaling, run) -> dict:
 def spectra_of_study(study: ToyStudy, m: int = 0) -> dict:
     """:func:`value_spectra` of member ``m`` at every depth, before and after LoRA."""
     return {k: value_spectra(study.pretrained[k], m, study.finetuned[k]) for k in study.depths}
+
+
+@dataclass
+class HypothesesTable:
+    """The hypotheses of Thm 5.4 for every trained model (:func:`hypotheses_rows`) and
+    what Chapter 6 says about them."""
+
+    depths: tuple
+    rows: list
+
+    def _holds_at(self, depth) -> list[bool]:
+        return [r["Thm 5.4 holds"] for r in self.rows if r["depth"] == depth]
+
+    def trend(self) -> str:
+        """Whether the hypotheses hold more often in the shallowest or the deepest models."""
+        first, last = np.mean(self._holds_at(self.depths[0])), np.mean(self._holds_at(self.depths[-1]))
+        if first > last:
+            return "more often in the shallowest models than in the deepest"
+        if last > first:
+            return "more often in the deepest models than in the shallowest"
+        return "as often in the shallowest models as in the deepest"
+
+    def glue_values(self) -> dict:
+        """The counts Chapter 6 quotes, by name."""
+        failing = [r for r in self.rows if not r["Thm 5.4 holds"]]
+        not_real = [r for r in failing if not _real_positive(complex(r["top eig W_O W_V"]))]
+        everywhere = [str(d) for d in self.depths if all(self._holds_at(d))]
+        return {
+            "toy_hyp_holds": sum(r["Thm 5.4 holds"] for r in self.rows),
+            "toy_hyp_fail": len(failing),
+            "toy_hyp_fail_not_real": len(not_real),
+            "toy_hyp_trend": self.trend(),
+            "toy_hyp_depths": ", ".join(everywhere) or "none",
+            "toy_hyp_after": sum(r["holds after LoRA"] for r in self.rows),
+            "toy_hyp_total": len(self.rows),
+            "toy_outliers_total": sum(r["outliers after LoRA"] for r in self.rows),
+            # how far beyond the pre-trained radius the farthest one ends
+            "toy_outside_by": max(r["outside by"] for r in self.rows),
+        }
+
+
+def _real_positive(eigenvalue: complex) -> bool:
+    return abs(eigenvalue.imag) < 1e-12 and eigenvalue.real > 0
+
+
+def layer_glue_values(comparisons: list[LayerComparison]) -> dict:
+    """The layer-by-layer numbers Chapter 6 quotes (means over the depths, seed 0)."""
+    return {
+        "toy_layers_w2_end": float(np.mean([c.relative_w2[c.depth] for c in comparisons])),
+        "toy_layers_w2_first": float(np.mean([c.relative_w2[1] for c in comparisons])),
+        "toy_layers_clusters_end": float(np.mean([c.clusters_pre[-1] for c in comparisons])),
+        "toy_layers_cosine_end": float(np.mean([c.cosine_pre[-1] for c in comparisons])),
+    }
+
+
+def hypotheses_table(study: ToyStudy) -> HypothesesTable:
+    """:func:`hypotheses_rows` of ``study`` with the summary Chapter 6 quotes."""
+    return HypothesesTable(study.depths, hypotheses_rows(study))
 
 
 def hypotheses_rows(study: ToyStudy) -> list[dict]:
