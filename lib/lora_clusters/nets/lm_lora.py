@@ -19,7 +19,7 @@ to IMDb reviews, and followed the two eigenvalues of the update
   grouped-query attention, as in Llama-2-7B) its nonzero eigenvalues are those of the
   r x r matrix :math:`(\alpha/r)AB`.  For grouped-query attention :math:`\Delta V` is not
   square; the update of the layer's value map :math:`\sum_h W_O^h W_V^{g(h)}` is
-  :math:`O_G\,\Delta V` (see :meth:`~lora_clusters.nets.pretrained.AttentionWeights.layer_factors`),
+  :math:`O_G\,\Delta V` (see :meth:`~lora_clusters.nets.heads.AttentionWeights.layer_factors`),
   whose nonzero eigenvalues are those of :math:`(\alpha/r)\,A\,O_G\,B`.  Both are
   tracked when they exist.
 """
@@ -38,7 +38,9 @@ import numpy as np
 
 from .. import spectra
 from ..progress import progress_bar
-from .pretrained import AttentionWeights, _decoder_layers, asset_dir
+from .assets import asset_dir
+from .heads import AttentionWeights
+from .loading import decoder_layers
 
 __all__ = [
     "LabelledTexts",
@@ -309,7 +311,7 @@ def _evaluate(model, tokenizer, items, label_ids, max_tokens: int, batch: int = 
 def _update_eigenvalues(model, weights, scaling: float) -> tuple[np.ndarray, np.ndarray | None]:
     """Nonzero eigenvalues of every layer's value-map update and, if square, of Delta V."""
     ov, square = [], []
-    for layer_index, layer in enumerate(_decoder_layers(model)):
+    for layer_index, layer in enumerate(decoder_layers(model)):
         v_proj = layer.self_attn.v_proj
         A = v_proj.lora_A["default"].weight.detach().double().cpu().numpy()  # (r, d)
         B = v_proj.lora_B["default"].weight.detach().double().cpu().numpy()  # (G d_h, r)
@@ -331,7 +333,7 @@ def train_value_lora(model, tokenizer, settings: LoRASettings, *, data=None, nam
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from .pretrained import attention_weights
+    from .heads import attention_weights
 
     if model.config.model_type != "llama":
         raise ValueError(f"a Llama-family decoder was expected, got a {model.config.model_type!r} model")
@@ -394,7 +396,7 @@ def train_value_lora(model, tokenizer, settings: LoRASettings, *, data=None, nam
         bar.close()
     seconds = time.perf_counter() - start
     delta_v = []
-    for layer in _decoder_layers(tuned):
+    for layer in decoder_layers(tuned):
         v_proj = layer.self_attn.v_proj
         A = v_proj.lora_A["default"].weight.detach().double().cpu().numpy()
         B = v_proj.lora_B["default"].weight.detach().double().cpu().numpy()
