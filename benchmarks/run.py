@@ -340,33 +340,33 @@ def bench_toy_training():
 
 
 def bench_head_spectra():
-    from lora_clusters.nets import pretrained
+    from lora_clusters.nets import head_spectra, heads, loading
 
     rows = []
     for name in ("smollm2", "minilm"):
-        weights = pretrained.attention_weights(pretrained.load(name), name)
-        heads = weights.n_layers * weights.n_heads
-        core, _ = best_of(lambda w=weights: pretrained.head_spectra(w), repeat=2)
+        weights = heads.attention_weights(loading.load(name), name)
+        n_heads = weights.n_layers * weights.n_heads
+        core, _ = best_of(lambda w=weights: head_spectra.head_spectra(w), repeat=2)
         sample = [(layer, h) for layer in range(0, weights.n_layers, max(1, weights.n_layers // 3)) for h in (0,)]
         start = time.perf_counter()
         for layer, h in sample:
-            pretrained.naive_head_spectra(weights, layer, h)
+            head_spectra.naive_head_spectra(weights, layer, h)
         naive_per_head = (time.perf_counter() - start) / len(sample)
         rows.append(
             {
                 "model": name,
                 "d": weights.d,
                 "head_dim": weights.head_dim,
-                "heads": heads,
+                "heads": n_heads,
                 "core_route_all_heads_s": core,
                 "naive_route_per_head_s": naive_per_head,
-                "naive_route_all_heads_s_extrapolated": naive_per_head * heads,
-                "speed_up": naive_per_head * heads / core,
+                "naive_route_all_heads_s_extrapolated": naive_per_head * n_heads,
+                "speed_up": naive_per_head * n_heads / core,
             }
         )
         print(
-            f"{name}: core route {core:.2f} s for {heads} heads; naive {naive_per_head:.3f} s per head, "
-            f"{naive_per_head * heads:.0f} s for all (x{naive_per_head * heads / core:.0f})"
+            f"{name}: core route {core:.2f} s for {n_heads} heads; naive {naive_per_head:.3f} s per head, "
+            f"{naive_per_head * n_heads:.0f} s for all (x{naive_per_head * n_heads / core:.0f})"
         )
     return {"rows": rows}
 
@@ -377,11 +377,11 @@ def bench_language_model():
     layer stack run twice (60 layers) on 128 tokens."""
     import torch
 
-    from lora_clusters.nets import depth, lm_lora, pretrained, runtime, texts
+    from lora_clusters.nets import depth, lm_lora, loading, runtime, texts
 
     with runtime.threads():
         threads = torch.get_num_threads()
-        model, tokenizer, name = pretrained.load_with_tokenizer("smollm2")
+        model, tokenizer, name = loading.load_with_tokenizer("smollm2")
         ids = tokenizer(texts.random_words(200, seed=0), return_tensors="pt")["input_ids"][:, :128]
 
         def forward_twice():

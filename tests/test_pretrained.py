@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from lora_clusters import spectra
-from lora_clusters.nets import depth, pretrained, texts
+from lora_clusters.nets import assets, depth, head_spectra, heads, loading, quantization, texts
 
 pytestmark = pytest.mark.xdist_group("models")
 
@@ -81,11 +81,11 @@ def test_core_routes_refuse_bad_factors():
 @pytest.fixture(scope="module")
 def tiny():
     torch.set_num_threads(1)
-    return pretrained.tiny_llama(vocab_size=300, layers=3, d=48, heads=6, kv_heads=2, seed=1)
+    return loading.tiny_llama(vocab_size=300, layers=3, d=48, heads=6, kv_heads=2, seed=1)
 
 
 def test_heads_of_a_grouped_query_model_are_read_from_the_right_rows(tiny):
-    w = pretrained.attention_weights(tiny, "tiny")
+    w = heads.attention_weights(tiny, "tiny")
     assert (w.n_heads, w.n_kv_heads, w.head_dim, w.d, w.group) == (6, 2, 8, 48, 3)
     attn = tiny.model.layers[1].self_attn
     head = w.head(1, 4)  # query head 4 uses key/value head 4 // 3 = 1
@@ -102,12 +102,12 @@ def test_heads_of_a_grouped_query_model_are_read_from_the_right_rows(tiny):
 
 
 def test_head_spectra_agree_with_the_naive_route_on_every_head(tiny):
-    w = pretrained.attention_weights(tiny, "tiny")
-    spec = pretrained.head_spectra(w)
+    w = heads.attention_weights(tiny, "tiny")
+    spec = head_spectra.head_spectra(w)
     checked = 0
     for layer in range(w.n_layers):
         for h in range(w.n_heads):
-            naive = pretrained.naive_head_spectra(w, layer, h)
+            naive = head_spectra.naive_head_spectra(w, layer, h)
             np.testing.assert_allclose(spec.qk_singular[layer, h], naive["qk_singular"][: w.head_dim], rtol=1e-8)
             np.testing.assert_allclose(
                 np.sort_complex(spec.ov_eigenvalues[layer, h]),
@@ -133,30 +133,30 @@ def test_head_spectra_agree_with_the_naive_route_on_every_head(tiny):
 
 def test_quantization_round_trip_is_small_and_measured(tiny):
     with pytest.raises(ValueError, match="blocks of 32"):
-        pretrained.quantized(pretrained.attention_weights(tiny, "tiny"), "Q4_1")  # rows of 48
-    model = pretrained.tiny_llama(vocab_size=50, layers=2, d=64, heads=4, kv_heads=2, seed=3)
-    w = pretrained.attention_weights(model, "tiny64")
-    q = pretrained.quantized(w, "Q8_0")
+        quantization.quantized(heads.attention_weights(tiny, "tiny"), "Q4_1")  # rows of 48
+    model = loading.tiny_llama(vocab_size=50, layers=2, d=64, heads=4, kv_heads=2, seed=3)
+    w = heads.attention_weights(model, "tiny64")
+    q = quantization.quantized(w, "Q8_0")
     errors = [np.linalg.norm(a - b) / np.linalg.norm(a) for a, b in zip(w.query, q.query)]
     assert 0 < max(errors) < 0.01  # 8-bit rounding: below 1%
-    effect = pretrained.quantization_effect(pretrained.head_spectra(w), pretrained.head_spectra(q))
+    effect = quantization.quantization_effect(head_spectra.head_spectra(w), head_spectra.head_spectra(q))
     assert 0 < effect["quant_weight_error"] < 1 and effect["quant_top_sv_max"] < 1
-    coarse = pretrained.quantization_effect(
-        pretrained.head_spectra(w), pretrained.head_spectra(pretrained.quantized(w, "Q4_1"))
+    coarse = quantization.quantization_effect(
+        head_spectra.head_spectra(w), head_spectra.head_spectra(quantization.quantized(w, "Q4_1"))
     )
     assert coarse["quant_weight_error"] > 5 * effect["quant_weight_error"]  # 4 bits are coarser
     with pytest.raises(ValueError, match="GGUF quantization type"):
-        pretrained.quantized(w, "Q3_nonsense")
+        quantization.quantized(w, "Q3_nonsense")
 
 
 def test_model_paths_fail_with_clear_messages(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="neither one of the offline models"):
-        pretrained.model_path(tmp_path / "nowhere")
+        assets.model_path(tmp_path / "nowhere")
     with pytest.raises(FileNotFoundError, match="no config.json"):
-        pretrained.model_path(tmp_path)
-    monkeypatch.setenv(pretrained.ASSETS_ENV, str(tmp_path))
+        assets.model_path(tmp_path)
+    monkeypatch.setenv(assets.ASSETS_ENV, str(tmp_path))
     with pytest.raises(FileNotFoundError, match="make setup"):
-        pretrained.model_path("smollm2")
+        assets.model_path("smollm2")
 
 
 # --------------------------------------------------------------------------------------
@@ -249,7 +249,7 @@ def test_generated_texts_are_reproducible_and_leave_the_global_random_state_alon
 @pytest.fixture(scope="module")
 def smollm2():
     torch.set_num_threads(1)
-    return pretrained.attention_weights(pretrained.load("smollm2"), "SmolLM2")
+    return heads.attention_weights(loading.load("smollm2"), "SmolLM2")
 
 
 def test_offline_smollm2_has_the_documented_architecture_and_rank_cap(smollm2):
@@ -259,8 +259,8 @@ def test_offline_smollm2_has_the_documented_architecture_and_rank_cap(smollm2):
     sv = np.linalg.svd(g["Q_grouped"].T @ g["K"], compute_uv=False)
     assert sv[192] < 1e-9 * sv[0] and sv[191] > 1e-4 * sv[0]  # rank exactly 3 x 64
     # one real head, core route against the 576 x 576 matrices
-    naive = pretrained.naive_head_spectra(w, 12, 7)
-    sub = pretrained.AttentionWeights(
+    naive = head_spectra.naive_head_spectra(w, 12, 7)
+    sub = heads.AttentionWeights(
         w.name,
         w.family,
         1,
@@ -273,7 +273,7 @@ def test_offline_smollm2_has_the_documented_architecture_and_rank_cap(smollm2):
         [w.value[12]],
         [w.output[12]],
     )
-    core = pretrained.head_spectra(sub)
+    core = head_spectra.head_spectra(sub)
     np.testing.assert_allclose(core.qk_singular[0, 7], naive["qk_singular"][:64], rtol=1e-7)
 
 
@@ -402,7 +402,7 @@ def test_long_texts_are_cut_so_that_every_prompt_ends_with_the_answer_cue():
 
     from lora_clusters.nets import lm_lora
 
-    tokenizer = AutoTokenizer.from_pretrained(pretrained.model_path("smollm2"))
+    tokenizer = AutoTokenizer.from_pretrained(assets.model_path("smollm2"))
     tokenizer.pad_token = tokenizer.eos_token
     items = [("word " * 300, 1), ("short review", 0), ("a rather long sentence, " * 12, 1)]
     encoded = lm_lora._encode(tokenizer, items, max_tokens=32)
@@ -421,9 +421,9 @@ def test_value_lora_tracks_the_eigenvalues_of_its_update(kv_heads):
 
     from lora_clusters.nets import lm_lora
 
-    tokenizer = AutoTokenizer.from_pretrained(pretrained.model_path("smollm2"))
-    model = pretrained.tiny_llama(len(tokenizer), layers=2, d=32, heads=4, kv_heads=kv_heads, seed=4)
-    weights = pretrained.attention_weights(model, "tiny")
+    tokenizer = AutoTokenizer.from_pretrained(assets.model_path("smollm2"))
+    model = loading.tiny_llama(len(tokenizer), layers=2, d=32, heads=4, kv_heads=kv_heads, seed=4)
+    weights = heads.attention_weights(model, "tiny")
     data = [(f"review number {k} was {'good' if k % 2 else 'bad'}", k % 2) for k in range(40)]
     settings = lm_lora.LoRASettings("tiny", steps=4, batch_size=4, n_test=8, checkpoint_every=2, max_tokens=16)
     run = lm_lora.train_value_lora(model, tokenizer, settings, data=data)
@@ -455,13 +455,13 @@ def test_a_bert_model_is_read_head_by_head():
         vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64
     )
     model = BertModel(config).eval()
-    w = pretrained.attention_weights(model, "tiny BERT")
+    w = heads.attention_weights(model, "tiny BERT")
     assert (w.family, w.n_layers, w.n_heads, w.n_kv_heads, w.head_dim, w.d) == ("bert", 2, 4, 4, 8, 32)
     attention = model.encoder.layer[1].attention
     head = w.head(1, 2)
     np.testing.assert_array_equal(head["W_K"], attention.self.key.weight.detach().double().numpy()[16:24])
     np.testing.assert_array_equal(head["W_O"], attention.output.dense.weight.detach().double().numpy()[:, 16:24])
-    spec = pretrained.head_spectra(w)
-    naive = pretrained.naive_head_spectra(w, 1, 2)
+    spec = head_spectra.head_spectra(w)
+    naive = head_spectra.naive_head_spectra(w, 1, 2)
     np.testing.assert_allclose(spec.qk_singular[1, 2], naive["qk_singular"][:8], rtol=1e-8)
     assert (spec.layer_qk_rank(1e-8) == 32).all()  # no grouped-query cap: 4 x 8 = d

@@ -274,6 +274,24 @@ def test_codestyle_names_every_code_line_wider_than_the_column(tmp_path):
     assert codestyle.main([str(cache.ROOT / "book")]) == 0
 
 
+def test_execute_puts_back_the_environment_it_changed(tmp_path, monkeypatch):
+    from lora_clusters import progress
+    from lora_clusters.nets.scale import ENV
+
+    root, chapter = _project(tmp_path)
+    monkeypatch.setenv(progress.ENV, "on")  # one variable set, the other unset
+    monkeypatch.delenv(ENV, raising=False)
+    before = dict(os.environ)
+    assert cache.execute([], "cpu", root=root) == []
+    assert dict(os.environ) == before
+    with pytest.raises(FileNotFoundError):  # also when a chapter fails
+        cache.execute([root / "missing.md"], "smoke", root=root)
+    assert dict(os.environ) == before
+    with cache.environment({ENV: "gpu", progress.ENV: "off"}):
+        assert os.environ[ENV] == "gpu" and os.environ[progress.ENV] == "off"
+    assert dict(os.environ) == before
+
+
 def test_progress_bars_are_off_in_a_book_build(monkeypatch):
     from lora_clusters import progress
 

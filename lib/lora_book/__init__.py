@@ -19,6 +19,7 @@ on it, so editing it does not re-run the book (the library fingerprint hashes
 - :mod:`lora_book.macros`: the book's LaTeX macros, for JupyterLab as for the site;
 - :mod:`lora_book.portable`: figures, links to other chapters and citations written so
   that JupyterLab and the site both render them;
+- :mod:`lora_book.repository`: where the book's repository is (one definition);
 - :mod:`lora_book.chapter_rewrite`: what ``fingerprint`` and ``macros`` share (stale or
   updated chapters, ``--update``/``--check``).
 

@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import shutil
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from .repository import ROOT
 
 
 def chapter_paths(root: Path = ROOT) -> list[Path]:
@@ -191,11 +193,26 @@ def after_build(root: Path = ROOT) -> None:
         shutil.copy2(backup, cache_dir(root) / "global.db")
 
 
+@contextmanager
+def environment(values: dict[str, str]):
+    """Run the block with the environment variables ``values`` set, then put back each
+    one as it was (unset if it was unset)."""
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def execute(paths, scale: str, root: Path = ROOT) -> list[int]:
     """Execute each chapter at ``scale`` (``LORA_BOOK_SCALE`` for its kernel) and store
     its outputs in the cache, replacing the record of the same code: how ``make gpu``
     refreshes the GPU chapters.  Returns the record ids."""
-    import os
     import time
 
     from jupyter_cache import get_cache
@@ -208,10 +225,9 @@ def execute(paths, scale: str, root: Path = ROOT) -> list[int]:
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}")
     cache = get_cache(cache_dir(root))
-    previous, os.environ[ENV] = os.environ.get(ENV), scale
-    os.environ[progress.ENV] = "off"  # the outputs go to the site: no progress bars in them
     records = []
-    try:
+    # the outputs go to the site: no progress bars in them
+    with environment({ENV: scale, progress.ENV: "off"}):
         for path in map(Path, paths):
             if not path.exists():
                 raise FileNotFoundError(f"no chapter {path}")
@@ -232,11 +248,6 @@ def execute(paths, scale: str, root: Path = ROOT) -> list[int]:
             )
             print(f"{path}: executed in {seconds:.0f} s, cache record {record.pk}")
             records.append(record.pk)
-    finally:
-        if previous is None:
-            os.environ.pop(ENV, None)
-        else:
-            os.environ[ENV] = previous
     return records
 
 

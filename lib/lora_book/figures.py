@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote
 
-from .pdf import ROOT, site_pages
+from .pdf import site_pages
+from .repository import BUILT_SITE
 
 FIGURES_ZIP = "lora-clusters-figures.zip"
 FOLDER = "lora-clusters-figures"
@@ -139,7 +140,7 @@ def _index(figures: list[SiteFigure]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def export_figures(site: Path | str = ROOT / "_build" / "html", toc: Path | None = None) -> Path:
+def export_figures(site: Path | str = BUILT_SITE, toc: Path | None = None) -> Path:
     """Write ``site/lora-clusters-figures.zip`` (the images and ``index.md``); return it."""
     site = Path(site)
     figures = site_figures(site, toc)
@@ -166,7 +167,7 @@ def export_figures(site: Path | str = ROOT / "_build" / "html", toc: Path | None
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("site", nargs="?", default=str(ROOT / "_build" / "html"))
+    parser.add_argument("site", nargs="?", default=str(BUILT_SITE))
     args = parser.parse_args(argv)
     target = export_figures(args.site)
     with zipfile.ZipFile(target) as archive:

@@ -26,8 +26,8 @@ import re
 from pathlib import Path
 
 from . import chapter_rewrite
+from .repository import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 _CELL = re.compile(r'\n\+\+\+ \{"tags": \["remove-cell"\]\}\n\n---\nmath:\n(?:  .*\n)*---\n\n\+\+\+\n')
 _HEADER_END = re.compile(r"\A---\n.*?\n---\n", re.DOTALL)
 

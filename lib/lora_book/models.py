@@ -21,7 +21,7 @@ against its SHA-256 below, and only the member needed is kept, under
     python -m lora_book.models            # what is missing
     python -m lora_book.models --force    # everything again
 
-``make setup`` runs it; :func:`lora_clusters.nets.pretrained.asset_dir` finds the
+``make setup`` runs it; :func:`lora_clusters.nets.assets.asset_dir` finds the
 result (or ``$LORA_BOOK_ASSETS``).
 """
 
@@ -197,7 +197,7 @@ def install(name: str, root: Path, force: bool = False) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from lora_clusters.nets.pretrained import asset_dir
+    from lora_clusters.nets.assets import asset_dir
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dest", type=Path, default=None, help="asset folder (default: the environment's)")

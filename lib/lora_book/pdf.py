@@ -32,7 +32,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from .repository import BUILT_SITE, ROOT
+
 PDF_NAME = "lora-clusters-book.pdf"
 EXERCISES_PDF = "lora-clusters-exercises.pdf"
 CHROMIUM = "/usr/bin/chromium"
@@ -311,7 +312,7 @@ def _bind(output: Path, title: str, front: Path, numbers: Path, pages: list, par
 
 
 def build_pdf(
-    site: Path | str = ROOT / "_build" / "html",
+    site: Path | str = BUILT_SITE,
     *,
     output: Path | str | None = None,
     chromium: str | None = None,
@@ -357,7 +358,7 @@ def build_pdf(
 
 
 def build_printouts(
-    site: Path | str = ROOT / "_build" / "html",
+    site: Path | str = BUILT_SITE,
     *,
     chromium: str | None = None,
     toc: Path | None = None,
@@ -372,7 +373,7 @@ def build_printouts(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("site", nargs="?", default=str(ROOT / "_build" / "html"))
+    parser.add_argument("site", nargs="?", default=str(BUILT_SITE))
     args = parser.parse_args(argv)
     failed = False
     for book in build_printouts(args.site).values():

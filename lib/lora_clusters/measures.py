@@ -22,7 +22,6 @@ the summaries the chapters fit and plot.
 from __future__ import annotations
 
 import numpy as np
-import ot
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
@@ -73,6 +72,8 @@ def wasserstein2(X, Y, a=None, b=None) -> float:
     cost = _squared_distances(X / scale, Y / scale)
     if uniform:
         return scale * _uniform_w2(cost)
+    import ot  # here, not at the top: POT imports torch when it is installed
+
     w2_squared = float(ot.emd2(a, b, cost, numItermax=1_000_000))
     return scale * float(np.sqrt(max(w2_squared, 0.0)))
 

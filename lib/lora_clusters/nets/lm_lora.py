@@ -19,7 +19,7 @@ to IMDb reviews, and followed the two eigenvalues of the update
   grouped-query attention, as in Llama-2-7B) its nonzero eigenvalues are those of the
   r x r matrix :math:`(\alpha/r)AB`.  For grouped-query attention :math:`\Delta V` is not
   square; the update of the layer's value map :math:`\sum_h W_O^h W_V^{g(h)}` is
-  :math:`O_G\,\Delta V` (see :meth:`~lora_clusters.nets.pretrained.AttentionWeights.layer_factors`),
+  :math:`O_G\,\Delta V` (see :meth:`~lora_clusters.nets.heads.AttentionWeights.layer_factors`),
   whose nonzero eigenvalues are those of :math:`(\alpha/r)\,A\,O_G\,B`.  Both are
   tracked when they exist.
 """
@@ -38,7 +38,9 @@ import numpy as np
 
 from .. import spectra
 from ..progress import progress_bar
-from .pretrained import AttentionWeights, _decoder_layers, asset_dir
+from .assets import asset_dir
+from .heads import AttentionWeights
+from .loading import decoder_layers
 
 __all__ = [
     "LabelledTexts",
@@ -309,7 +311,7 @@ def _evaluate(model, tokenizer, items, label_ids, max_tokens: int, batch: int = 
 def _update_eigenvalues(model, weights, scaling: float) -> tuple[np.ndarray, np.ndarray | None]:
     """Nonzero eigenvalues of every layer's value-map update and, if square, of Delta V."""
     ov, square = [], []
-    for layer_index, layer in enumerate(_decoder_layers(model)):
+    for layer_index, layer in enumerate(decoder_layers(model)):
         v_proj = layer.self_attn.v_proj
         A = v_proj.lora_A["default"].weight.detach().double().cpu().numpy()  # (r, d)
         B = v_proj.lora_B["default"].weight.detach().double().cpu().numpy()  # (G d_h, r)
@@ -320,21 +322,9 @@ def _update_eigenvalues(model, weights, scaling: float) -> tuple[np.ndarray, np.
     return np.array(ov), (np.array(square) if square else None)
 
 
-def train_value_lora(model, tokenizer, settings: LoRASettings, *, data=None, name: str = "", progress: bool = False):
-    """Fine-tune ``model`` with peft LoRA on its value projections (``settings``), on
-    ``data`` (default :func:`chapter_data`) split into ``settings.n_test`` held-out
-    pairs and the rest; returns a :class:`LoRARun`.  The batches walk through a shuffled
-    training split (seeded), and every ``checkpoint_every`` steps the updates'
-    eigenvalues are read (and the held-out accuracy on a 200-example subset)."""
-    import time
-
-    import torch
-    from peft import LoraConfig, get_peft_model
-
-    from .pretrained import attention_weights
-
-    if model.config.model_type != "llama":
-        raise ValueError(f"a Llama-family decoder was expected, got a {model.config.model_type!r} model")
+def _shuffled_split(data, settings: LoRASettings) -> tuple[list, list]:
+    """(train, test): ``data`` (default :func:`chapter_data`) shuffled with
+    ``settings.seed``, its first ``settings.n_test`` pairs held out."""
     if data is None:
         data = chapter_data()
     data = list(data.pairs if isinstance(data, LabelledTexts) else data)
@@ -343,12 +333,13 @@ def train_value_lora(model, tokenizer, settings: LoRASettings, *, data=None, nam
     rng = random.Random(settings.seed)
     data = data[:]
     rng.shuffle(data)
-    test, train = data[: settings.n_test], data[settings.n_test :]
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    label_ids = _label_ids(tokenizer)
-    weights = attention_weights(model, name)  # W_O is frozen: read it once
-    accuracy_before, loss_before = _evaluate(model, tokenizer, test, label_ids, settings.max_tokens)
+    return data[settings.n_test :], data[: settings.n_test]
+
+
+def _with_value_lora(model, settings: LoRASettings):
+    """``model`` wrapped by peft with a LoRA of every value projection (seeded)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
 
     torch.manual_seed(settings.seed)
     config = LoraConfig(
@@ -357,65 +348,122 @@ def train_value_lora(model, tokenizer, settings: LoRASettings, *, data=None, nam
     with warnings.catch_warnings():
         # peft asks transformers a deprecated question; nothing for the reader to act on
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-        tuned = get_peft_model(model, config)
-    trainable = [p for p in tuned.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=settings.learning_rate)
-    labels = torch.tensor(label_ids)
-    scaling = settings.alpha / settings.rank
-    losses, checkpoints, ov, square, curve = [], [0], [], [], []
-    first = _update_eigenvalues(tuned, weights, scaling)
-    ov.append(first[0])
-    square.append(first[1])
-    device = next(tuned.parameters()).device
-    bar = progress_bar(settings.steps, "LoRA steps", unit="step", enabled=progress)
-    start = time.perf_counter()
-    for step in range(1, settings.steps + 1):
-        tuned.train()
-        begin = ((step - 1) * settings.batch_size) % (len(train) - settings.batch_size)
-        batch = train[begin : begin + settings.batch_size]
-        encoded = _encode(tokenizer, batch, settings.max_tokens).to(device)
-        logits = tuned(**encoded).logits[:, -1, :].float()
-        target = labels[torch.tensor([label for _, label in batch])].to(device)
-        loss = torch.nn.functional.cross_entropy(logits, target)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(float(loss.detach()))
-        if step % settings.checkpoint_every == 0 or step == settings.steps:
-            checkpoints.append(step)
-            eig = _update_eigenvalues(tuned, weights, scaling)
-            ov.append(eig[0])
-            square.append(eig[1])
-            subset = test[: min(200, len(test))]
-            curve.append((step, _evaluate(tuned, tokenizer, subset, label_ids, settings.max_tokens)[0]))
-        if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
-    seconds = time.perf_counter() - start
+        return get_peft_model(model, config)
+
+
+def _training_step(tuned, optimizer, tokenizer, batch, labels, settings: LoRASettings, device) -> float:
+    """One AdamW step on the cross-entropy of the label token of ``batch``; its loss."""
+    import torch
+
+    tuned.train()
+    encoded = _encode(tokenizer, batch, settings.max_tokens).to(device)
+    logits = tuned(**encoded).logits[:, -1, :].float()
+    target = labels[torch.tensor([label for _, label in batch])].to(device)
+    loss = torch.nn.functional.cross_entropy(logits, target)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return float(loss.detach())
+
+
+def _lora_updates(tuned, scaling: float) -> list[np.ndarray]:
+    r"""The update :math:`\Delta V = (\alpha/r)\,BA` of every layer's value projection."""
     delta_v = []
-    for layer in _decoder_layers(tuned):
+    for layer in decoder_layers(tuned):
         v_proj = layer.self_attn.v_proj
         A = v_proj.lora_A["default"].weight.detach().double().cpu().numpy()
         B = v_proj.lora_B["default"].weight.detach().double().cpu().numpy()
         delta_v.append(scaling * B @ A)
+    return delta_v
+
+
+@dataclass
+class _Trace:
+    """What the training loop records: losses, checkpoints, eigenvalues, accuracy."""
+
+    losses: list = field(default_factory=list)
+    checkpoints: list = field(default_factory=lambda: [0])
+    ov: list = field(default_factory=list)
+    square: list = field(default_factory=list)
+    curve: list = field(default_factory=list)
+    seconds: float = 0.0
+
+    def read_eigenvalues(self, tuned, weights, scaling: float) -> None:
+        eig = _update_eigenvalues(tuned, weights, scaling)
+        self.ov.append(eig[0])
+        self.square.append(eig[1])
+
+
+def _train(tuned, tokenizer, train, test, label_ids, weights, settings: LoRASettings, progress: bool) -> _Trace:
+    """The training loop of :func:`train_value_lora`: batches walk through ``train``;
+    every ``checkpoint_every`` steps (and at the end) the updates' eigenvalues and the
+    accuracy on at most 200 held-out pairs are read."""
+    import time
+
+    import torch
+
+    trainable = [p for p in tuned.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=settings.learning_rate)
+    labels = torch.tensor(label_ids)
+    scaling = settings.alpha / settings.rank
+    trace = _Trace()
+    trace.read_eigenvalues(tuned, weights, scaling)
+    device = next(tuned.parameters()).device
+    bar = progress_bar(settings.steps, "LoRA steps", unit="step", enabled=progress)
+    start = time.perf_counter()
+    for step in range(1, settings.steps + 1):
+        begin = ((step - 1) * settings.batch_size) % (len(train) - settings.batch_size)
+        batch = train[begin : begin + settings.batch_size]
+        trace.losses.append(_training_step(tuned, optimizer, tokenizer, batch, labels, settings, device))
+        if step % settings.checkpoint_every == 0 or step == settings.steps:
+            trace.checkpoints.append(step)
+            trace.read_eigenvalues(tuned, weights, scaling)
+            subset = test[: min(200, len(test))]
+            trace.curve.append((step, _evaluate(tuned, tokenizer, subset, label_ids, settings.max_tokens)[0]))
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    trace.seconds = time.perf_counter() - start
+    return trace
+
+
+def train_value_lora(model, tokenizer, settings: LoRASettings, *, data=None, name: str = "", progress: bool = False):
+    """Fine-tune ``model`` with peft LoRA on its value projections (``settings``), on
+    ``data`` (default :func:`chapter_data`) split into ``settings.n_test`` held-out
+    pairs and the rest; returns a :class:`LoRARun`.  The batches walk through a shuffled
+    training split (seeded), and every ``checkpoint_every`` steps the updates'
+    eigenvalues are read (and the held-out accuracy on a 200-example subset)."""
+    from .heads import attention_weights
+
+    if model.config.model_type != "llama":
+        raise ValueError(f"a Llama-family decoder was expected, got a {model.config.model_type!r} model")
+    train, test = _shuffled_split(data, settings)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    label_ids = _label_ids(tokenizer)
+    weights = attention_weights(model, name)  # W_O is frozen: read it once
+    accuracy_before, loss_before = _evaluate(model, tokenizer, test, label_ids, settings.max_tokens)
+    tuned = _with_value_lora(model, settings)
+    trace = _train(tuned, tokenizer, train, test, label_ids, weights, settings, progress)
+    delta_v = _lora_updates(tuned, settings.alpha / settings.rank)
     accuracy_after, loss_after = _evaluate(tuned, tokenizer, test, label_ids, settings.max_tokens)
     return LoRARun(
-        settings,
-        name or model.config.name_or_path,
-        np.array(losses),
-        np.array(checkpoints),
-        np.array(ov),
-        None if square[0] is None else np.array(square),
-        accuracy_before,
-        accuracy_after,
-        loss_before,
-        loss_after,
-        len(train),
-        len(test),
-        seconds,
-        curve,
-        delta_v,
+        settings=settings,
+        model_name=name or model.config.name_or_path,
+        loss=np.array(trace.losses),
+        checkpoints=np.array(trace.checkpoints),
+        ov_eigenvalues=np.array(trace.ov),
+        v_eigenvalues=None if trace.square[0] is None else np.array(trace.square),
+        accuracy_before=accuracy_before,
+        accuracy_after=accuracy_after,
+        test_loss_before=loss_before,
+        test_loss_after=loss_after,
+        n_train=len(train),
+        n_test=len(test),
+        seconds=trace.seconds,
+        accuracy_curve=trace.curve,
+        delta_v=delta_v,
     )
 
 

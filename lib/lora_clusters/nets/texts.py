@@ -21,7 +21,7 @@ import random
 import re
 from functools import lru_cache
 
-from .pretrained import asset_dir
+from .assets import asset_dir
 
 __all__ = ["dummy_text", "random_words", "strip_wiki_markup", "wikipedia_articles", "wikipedia_paragraphs"]
 
