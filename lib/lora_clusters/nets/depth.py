@@ -12,6 +12,8 @@ the embedding output, state :math:`\ell` the output of the :math:`\ell`-th layer
 (repeated) stack.  The first position of a decoder is special (an "attention sink": many
 heads put most of their weight on it, and its state has a very large norm), so every
 measurement is also given without it.
+
+Chapter 8's run is kept in the result store (:func:`similarity_study`).
 """
 
 from __future__ import annotations
@@ -21,9 +23,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import store
 from ..progress import progress_bar
+from .settings import DepthSettings  # its values at each scale: lora_clusters.scale.SETTINGS
 
-__all__ = ["LayerSimilarities", "layer_similarities", "pairwise_cosines", "repeated_layers", "token_states"]
+__all__ = [
+    "EXPERIMENT",
+    "LayerSimilarities",
+    "chapter_texts",
+    "layer_similarities",
+    "pairwise_cosines",
+    "repeated_layers",
+    "similarity_study",
+    "token_states",
+]
 
 
 def _decoder(model):
@@ -201,33 +214,36 @@ def layer_similarities(
 
 
 # --------------------------------------------------------------------------------------
-# the chapter's settings, by scale
+# the chapter's run, kept in the result store
 # --------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class DepthSettings:
-    """What Chapter 8 runs at one scale: ``model`` (a short name of
-    :data:`~lora_clusters.nets.pretrained.MODELS`, "tiny" for a small random Llama, or
-    a folder), texts per kind, tokens per text, and how many times the stack runs."""
-
-    model: str
-    texts_per_kind: int
-    max_tokens: int
-    times: int
+#: the result store's folder of Chapter 8's runs, and the code that computes them
+EXPERIMENT = "depth"
+CODE = ("lora_clusters.nets.depth",)
 
 
-DEPTH_SETTINGS = {
-    "smoke": DepthSettings("tiny", 2, 24, 2),
-    "cpu": DepthSettings("smollm2", 6, 128, 4),
-    "gpu": DepthSettings("smollm2", 16, 512, 4),
-}
+def similarity_study(settings: DepthSettings, scale_name: str, *, progress: bool = False) -> LayerSimilarities:
+    """:func:`layer_similarities` of ``settings.model`` on :func:`chapter_texts`, run
+    ``settings.times`` times over: from the result store when this module (and what it
+    imports) is unchanged, else computed now (model loaded, torch threads of
+    :func:`~lora_clusters.nets.runtime.threads`) and stored."""
 
+    def compute():
+        from .loading import load_with_tokenizer
+        from .runtime import threads
 
-def settings_for(scale_name: str | None = None) -> DepthSettings:
-    """The settings of ``scale_name`` (default: ``LORA_BOOK_SCALE``), with the model
-    replaced by ``$LORA_BOOK_MODEL`` when that is set (``make gpu MODEL=...``)."""
-    from . import scale
+        model, tokenizer, name = load_with_tokenizer(settings.model)
+        with threads():
+            return layer_similarities(
+                model,
+                tokenizer,
+                chapter_texts(settings),
+                times=settings.times,
+                max_tokens=settings.max_tokens,
+                name=name,
+                progress=progress,
+            )
 
-    return scale.settings_for(DEPTH_SETTINGS, scale_name)
+    return store.load_or_compute(EXPERIMENT, settings, compute, code=CODE, scale_name=scale_name, name="similarities")
 
 
 def chapter_texts(settings: DepthSettings, seed: int = 0) -> dict:

@@ -43,17 +43,21 @@ from .heads import AttentionWeights
 from .loading import decoder_layers
 
 __all__ = [
+    "DATA_ENV",
+    "EXPERIMENT",
     "LabelledTexts",
     "LoRARun",
     "LoRASettings",
     "chapter_data",
     "imdb_reviews",
     "review_snippets",
-    "settings_for",
+    "stored_run",
     "train_value_lora",
     "value_map_change",
 ]
 
+#: an IMDb copy that replaces the review snippets (``make gpu DATA=...``)
+DATA_ENV = "LORA_BOOK_DATA"
 SNIPPETS_FILE = "texts/movie-review-snippets.tsv"
 PROMPT = "Review: {text}\nSentiment:"
 LABEL_WORDS = (" negative", " positive")
@@ -154,46 +158,10 @@ class LabelledTexts:
 def chapter_data() -> LabelledTexts:
     """The data of the LoRA chapter: IMDb from ``$LORA_BOOK_DATA`` when that is set
     (:func:`imdb_reviews`), else the movie-review snippets (:func:`review_snippets`)."""
-    from .scale import DATA_ENV
-
     path = os.environ.get(DATA_ENV, "").strip()
     if path:
         return LabelledTexts("IMDb reviews (Maas et al. 2011)", imdb_reviews(path))
     return LabelledTexts("movie-review snippets (Hutto and Gilbert 2014)", review_snippets())
-
-
-@dataclass(frozen=True)
-class LoRASettings:
-    """What the LoRA chapter runs at one scale (the LoRA hyper-parameters are the
-    paper's at every scale)."""
-
-    model: str
-    steps: int
-    batch_size: int
-    n_test: int
-    checkpoint_every: int
-    max_tokens: int = 64
-    rank: int = 2
-    alpha: float = 32.0
-    dropout: float = 0.05
-    learning_rate: float = 2e-4
-    seed: int = 0
-
-
-LORA_SETTINGS = {
-    "smoke": LoRASettings("tiny", steps=4, batch_size=4, n_test=16, checkpoint_every=2, max_tokens=32),
-    "cpu": LoRASettings("smollm2", steps=240, batch_size=16, n_test=600, checkpoint_every=20),
-    # max_tokens is a cap (a batch is padded to its longest prompt): room for IMDb's reviews
-    "gpu": LoRASettings("smollm2", steps=1500, batch_size=16, n_test=2000, checkpoint_every=50, max_tokens=256),
-}
-
-
-def settings_for(scale_name: str | None = None) -> LoRASettings:
-    """The settings of ``scale_name`` (default ``LORA_BOOK_SCALE``), the model replaced
-    by ``$LORA_BOOK_MODEL`` when set."""
-    from . import scale
-
-    return scale.settings_for(LORA_SETTINGS, scale_name)
 
 
 @dataclass
