@@ -19,6 +19,9 @@ from pathlib import Path
 from . import chapter_rewrite
 
 PATTERN = re.compile(r'^LIB_FINGERPRINT = "([0-9a-f]*)"', re.MULTILINE)
+#: files of the package that compute nothing a chapter outputs: the kernel extension
+#: that lets JupyterLab show glued numbers in the prose (it reads outputs, never writes)
+NOT_HASHED = frozenset({"glued.py"})
 
 
 def package_dir() -> Path:
@@ -31,11 +34,14 @@ def package_dir() -> Path:
 
 def lib_fingerprint(root: Path | None = None) -> str:
     """SHA-256 (first 16 hex digits) of every file of the science package (``root``,
-    default :func:`package_dir`), in path order; compiled caches are skipped."""
+    default :func:`package_dir`), in path order; compiled caches and :data:`NOT_HASHED`
+    are skipped."""
     root = package_dir() if root is None else Path(root)
     digest = hashlib.sha256()
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         if "__pycache__" in path.parts or path.suffix == ".pyc":
+            continue
+        if path.relative_to(root).as_posix() in NOT_HASHED:
             continue
         digest.update(path.relative_to(root).as_posix().encode())
         digest.update(b"\0")
