@@ -12,8 +12,10 @@ setup: $(STAMP)
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	# torch==2.13.0 is pinned in requirements.txt (a CPU build on this machine)
+	# the lock (make lock): every extra of pyproject.toml, pinned; torch==2.13.0 is the
+	# CPU build wherever pip's configuration finds one (find-links, an extra index)
 	$(PY) -m pip install --quiet -r requirements.txt
+	# the two packages of lib/ (lora_clusters, lora_book), editable, their dependencies locked above
 	$(PY) -m pip install --quiet --no-deps -e .
 	# the display name the chapters' headers carry: JupyterLab writes the running kernel's
 	# spec into a chapter when it saves it, and the execution cache keys on the kernelspec
@@ -22,9 +24,24 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m lora_book.assets
 	# the offline models and texts of chapters 7-8 (pinned, hash-checked; see lib/lora_book/models.py)
 	$(PY) -m lora_book.models
-	# kernels of this environment define glued(): computed numbers in the prose in JupyterLab
+	# kernels of this environment load lora_clusters.glued: computed numbers in the prose in JupyterLab
 	$(PY) -m lora_book.glued
 	touch $(STAMP)
+
+# requirements.txt from pyproject.toml: every dependency of every extra, pinned (pip-tools,
+# in its own environment; pins already in requirements.txt are kept while pyproject.toml
+# allows them: `make lock` after editing pyproject.toml, then commit both). pip-compile
+# writes torch's local label (+cpu, the build this machine's pip finds); the lock names
+# the plain version, which pip resolves the same way
+LOCK_VENV := $(VENV)-lock
+LOCK_COMMAND := $(LOCK_VENV)/bin/pip-compile --quiet --all-extras --strip-extras --no-emit-index-url \
+	--no-emit-find-links --output-file requirements.txt pyproject.toml
+.PHONY: lock
+lock:
+	test -x $(LOCK_VENV)/bin/pip-compile || { $(PYTHON) -m venv $(LOCK_VENV) && \
+	  $(LOCK_VENV)/bin/pip install --quiet pip-tools==7.6.2; }
+	CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_COMMAND)
+	sed -i -E 's/^(torch==[^+ ]+)[+]cpu$$/\1/' requirements.txt
 
 # record in every chapter the fingerprint of the library code it uses, so the execution
 # cache re-runs exactly the chapters whose code changed (see README, "The execution cache")
@@ -35,12 +52,18 @@ fingerprint: $(STAMP)
 # the website; printed from it, the whole book and the exercise sheets as PDFs (Chromium;
 # see lib/lora_book/pdf.py); and every figure as an image file (lib/lora_book/figures.py)
 book: fingerprint browser
-	$(PY) -m lora_book.cache before-build
-	$(VENV)/bin/jupyter-book build . --path-output . -n -W --keep-going
-	$(PY) -m lora_book.cache after-build
-	CHROMIUM=$(CHROMIUM) $(PY) -m lora_book.pdf _build/html
-	$(PY) -m lora_book.figures _build/html
+	$(call build-site,.,)
 	@echo "site: _build/html/index.html"
+
+# one recipe for both sites: $(1) jupyter-book's --path-output (the site lands in
+# $(1)/_build/html), $(2) LORA_BOOK_STUDENT (1: without solutions)
+define build-site
+	$(PY) -m lora_book.cache before-build
+	LORA_BOOK_STUDENT=$(2) $(VENV)/bin/jupyter-book build . --path-output $(1) -n -W --keep-going
+	$(PY) -m lora_book.cache after-build
+	CHROMIUM=$(CHROMIUM) $(PY) -m lora_book.pdf $(1)/_build/html
+	$(PY) -m lora_book.figures $(1)/_build/html
+endef
 
 pdf: book
 	@echo "the book as one PDF: _build/html/lora-clusters-book.pdf (exercise sheets: lora-clusters-exercises.pdf)"
@@ -69,11 +92,7 @@ cache-status: $(STAMP)
 
 # the same book without any solution (pages, notebooks and sources): for students
 student-book: fingerprint browser
-	$(PY) -m lora_book.cache before-build
-	LORA_BOOK_STUDENT=1 $(VENV)/bin/jupyter-book build . --path-output _build/student -n -W --keep-going
-	$(PY) -m lora_book.cache after-build
-	CHROMIUM=$(CHROMIUM) $(PY) -m lora_book.pdf _build/student/_build/html
-	$(PY) -m lora_book.figures _build/student/_build/html
+	$(call build-site,_build/student,1)
 	@echo "student site: _build/student/_build/html/index.html (PDFs there: lora-clusters-book.pdf, lora-clusters-exercises.pdf)"
 
 # headless Chromium for the site tests (Debian's package; playwright drives it)

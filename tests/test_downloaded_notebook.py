@@ -11,7 +11,7 @@ from urllib.parse import urljoin
 
 import pytest
 
-from lora_book.glued import format_glued
+from lora_clusters.glued import format_glued
 from site_tools import StaticServer, build_site
 
 pytestmark = [pytest.mark.book, pytest.mark.xdist_group("kernels")]
@@ -77,9 +77,9 @@ def test_a_downloaded_chapter_runs_in_a_fresh_environment(tmp_path):
     there = json.loads(run.stdout.split("GLUED ", 1)[1].split("\n", 1)[0])
     # the number the site shows, computed again by a reader's own installation
     assert there["w2_translation"] == on_site["w2_translation"]
-    # the downloaded chapter loads the glued-number extension from the wheel, and the
-    # text the prose shows for a glued value is the site's
+    # the downloaded chapter loads the glued-number extension from the wheel (which holds
+    # the science package alone), and the text the prose shows for a glued value is the site's
     first_code = next(c for c in json.loads(notebook.read_text())["cells"] if c["cell_type"] == "code")
-    assert "%load_ext lora_book.glued" in "".join(first_code["source"])
+    assert "%load_ext lora_clusters.glued" in "".join(first_code["source"])
     assert run.stdout.split("EVAL ", 1)[1].strip() == format_glued(on_site["w2_translation"])
     assert there["n_clusters_identity"] == on_site["n_clusters_identity"]

@@ -4,7 +4,7 @@ with jupytext and jupyterlab-myst, driven in headless Chromium.
 Opened, the chapter must show rendered MyST (theorem boxes, exercises, admonitions,
 equation references) with the book's macros and no math error; run, the numbers its
 prose quotes must appear where they belong, equal to the site's; saved, the file on
-disk must not change.  The glued values come from the kernel (``lora_book.glued``), the
+disk must not change.  The glued values come from the kernel (``lora_clusters.glued``), the
 expected texts from the committed execution cache.
 """
 
@@ -24,7 +24,8 @@ from pathlib import Path
 import pytest
 
 from lora_book import cache as bookcache
-from lora_book.glued import EXPRESSION, format_glued
+from lora_book.glued import EXPRESSION
+from lora_clusters.glued import format_glued
 
 pytestmark = [pytest.mark.book, pytest.mark.xdist_group("kernels")]
 ROOT = Path(__file__).resolve().parents[1]

@@ -45,6 +45,11 @@ def test_fingerprint_hashes_the_package_files_and_nothing_else(tmp_path):
     (package / "__pycache__").mkdir()
     (package / "__pycache__" / "a.cpython-311.pyc").write_bytes(b"\0compiled")
     assert fingerprint.lib_fingerprint(package) == first  # compiled caches do not count
+    (package / "glued.py").write_text("def glued(name): ...\n")
+    assert fingerprint.lib_fingerprint(package) == first  # nor the kernel extension, which computes nothing
+    (package / "sub" / "glued.py").write_text("G = 1\n")
+    assert fingerprint.lib_fingerprint(package) != first  # (that file only, at the top)
+    (package / "sub" / "glued.py").unlink()
     (package / "sub" / "b.py").write_text("B = 3\n")
     assert fingerprint.lib_fingerprint(package) != first  # a subpackage change does
     (package / "sub" / "b.py").write_text("B = 2\n")
@@ -241,18 +246,26 @@ def test_a_change_of_the_book_tooling_rewrites_every_page(tmp_path):
     assert config.lora_book_tooling == before
 
 
-def test_the_wheel_holds_the_library_and_its_extras(tmp_path):
+def test_the_wheel_holds_the_science_package_alone_and_its_extras(tmp_path):
     import zipfile
 
+    import lora_clusters
     from lora_book import wheel
 
     path = wheel.build_wheel(tmp_path)
-    assert path.name == wheel.wheel_name()
+    assert path.name == wheel.wheel_name() == f"lora_clusters-{lora_clusters.__version__}-py3-none-any.whl"
     with zipfile.ZipFile(path) as archive:
         names = archive.namelist()
         metadata = archive.read(next(n for n in names if n.endswith("METADATA"))).decode()
     assert "lora_clusters/dynamics.py" in names and "lora_clusters/nets/toy.py" in names
+    # the kernel extension a downloaded chapter loads ships with it; the build tooling does not
+    assert "lora_clusters/glued.py" in names
+    packages = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
+    assert packages == {"lora_clusters"}, packages
+    assert not any(name.startswith("lora_book") for name in names)
     assert "Provides-Extra: chapters" in metadata and "Provides-Extra: nets" in metadata
+    assert "Provides-Extra: book" not in metadata and "Provides-Extra: dev" not in metadata
+    assert f"Version: {lora_clusters.__version__}" in metadata
 
 
 def test_codestyle_names_every_code_line_wider_than_the_column(tmp_path):
@@ -394,7 +407,8 @@ def test_glued_expressions_match_the_glue_text_role(tmp_path):
     import nbformat
     from nbclient import NotebookClient
 
-    from lora_book.glued import EXPRESSION, format_glued
+    from lora_book.glued import EXPRESSION
+    from lora_clusters.glued import format_glued
 
     assert EXPRESSION.match('glued("fig2_T_star", ".1f")').group("key", "fmt") == ("fig2_T_star", ".1f")
     assert EXPRESSION.match("glued('lm_model')").group("key", "fmt") == ("lm_model", None)
@@ -415,3 +429,38 @@ def test_glued_expressions_match_the_glue_text_role(tmp_path):
     assert printed[0].split() == ["12.35%", "0.123456", "7", "SmolLM2"]
     assert printed[0].split()[0] == format_glued("0.123456", ".2%")
     assert "nothing glued as 'later' yet: run the code cells above" in printed[1]
+
+
+def test_glued_kernel_half_is_in_the_science_package(tmp_path):
+    import ast
+
+    import lora_book.glued
+    import lora_clusters.glued
+    from lora_book.downloads import GLUED_CELL, with_glued_numbers
+
+    # the extension a downloaded chapter loads lives in lora_clusters and needs no tooling
+    tree = ast.parse(Path(lora_clusters.glued.__file__).read_text())
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert not any(name.split(".")[0] == "lora_book" for name in imported), imported
+    # lora_book.glued keeps the site's half and re-exports the kernel's (kernels set up
+    # before the move load it by its old name)
+    assert lora_book.glued.load_ipython_extension is lora_clusters.glued.load_ipython_extension
+    # make setup's kernel configuration, and a downloaded chapter's first code cell, load it
+    config = lora_book.glued.install(tmp_path)
+    assert config == tmp_path / "etc" / "ipython" / "ipython_kernel_config.py"
+    assert 'c.InteractiveShellApp.extensions = ["lora_clusters.glued"]' in config.read_text()
+    assert GLUED_CELL.splitlines()[-1] == "%load_ext lora_clusters.glued"
+    prose = {"cell_type": "markdown", "source": 'W2 = {eval}`glued("w2")`'}
+    nb = {"cells": [prose, {"cell_type": "code", "source": "x"}]}
+    assert [c["source"] for c in with_glued_numbers(nb)["cells"]][1:] == [GLUED_CELL, "x"]
+    # the extension records a glued value from a display message and formats it as the site
+    lora_clusters.glued._record(
+        {
+            "content": {
+                "data": {"application/papermill.record/text/plain": "0.123456"},
+                "metadata": {"scrapbook": {"name": "w2", "mime_prefix": "application/papermill.record/"}},
+            }
+        }
+    )
+    assert lora_clusters.glued.glued("w2", ".2f") == "0.12"

@@ -76,13 +76,13 @@ def offer_notebook(app, pagename, templatename, context, doctree) -> None:
 GLUED_CELL = """\
 # The numbers quoted in the text are {eval}`glued(...)` expressions: with jupyterlab-myst
 # they appear when a markdown cell runs after the code above it. This records what the
-# chapter glues (the book's repository does it in every kernel; see lora_book.glued).
-%load_ext lora_book.glued"""
+# chapter glues (the book's repository does it in every kernel; see lora_clusters.glued).
+%load_ext lora_clusters.glued"""
 
 
 def with_glued_numbers(nb: dict) -> dict:
     """A downloaded chapter whose prose quotes glued numbers gets, before its first code
-    cell, a cell that loads :mod:`lora_book.glued` (shipped in the site's wheel)."""
+    cell, a cell that loads :mod:`lora_clusters.glued` (shipped in the site's wheel)."""
     if not any("{eval}`glued(" in "".join(c.get("source", "")) for c in nb["cells"] if c["cell_type"] == "markdown"):
         return nb
     cell = {

@@ -12,14 +12,15 @@ The same text is rendered by both readers of a chapter:
   myst-nb's ``eval`` role, which needs a live kernel, by a look-up of the glued value,
   formatted exactly as ``{glue:text}`` formats it;
 - **JupyterLab** with jupyterlab-myst (``make lab``): running a markdown cell
-  evaluates its ``{eval}`` expressions in the kernel.  This module is an IPython
-  extension, loaded into every kernel of the project's environment (``make setup``
-  writes the kernel configuration, :func:`install`): it records every value a cell
-  glues and defines ``glued`` in the notebook's namespace.  Before the code above a
-  sentence has run, JupyterLab shows the expression itself.
+  evaluates its ``{eval}`` expressions in the kernel.  The IPython extension
+  :mod:`lora_clusters.glued` (in the science package, so that the reader's wheel ships
+  it) records every value a cell glues and defines ``glued`` in the notebook's
+  namespace; :func:`install` (``make setup``) loads it into every kernel of the
+  project's environment, and a downloaded chapter loads it in its first code cell.
+  Before the code above a sentence has run, JupyterLab shows the expression itself.
 
-``glued`` asks nothing of ``lora_clusters``: a chapter's code is the same with or
-without it, and the execution cache never sees it.
+``glued`` changes nothing a chapter computes: its code is the same with or without it,
+and the execution cache never sees it.
 """
 
 from __future__ import annotations
@@ -28,46 +29,16 @@ import re
 import sys
 from pathlib import Path
 
+# the kernel's half lives in the science package, which the reader's wheel ships
+# (kernels configured before the move load ``lora_book.glued``: it still works)
+from lora_clusters.glued import format_glued, glued, load_ipython_extension
+
+__all__ = ["EXPRESSION", "format_glued", "glued", "glued_role", "install", "load_ipython_extension"]
+
 #: myst-nb's prefix of the mime types of a value glued with ``display=False``
 GLUE_PREFIX = "application/papermill.record/"
 #: the one expression the site can render from the cache
 EXPRESSION = re.compile(r"""^\s*glued\(\s*(["'])(?P<key>[\w.-]+)\1\s*(?:,\s*(["'])(?P<fmt>[^"']*)\3\s*)?\)\s*$""")
-
-_values: dict[str, str] = {}
-
-
-def format_glued(text_plain: str, format_spec: str = "") -> str:
-    """The text ``{glue:text}`key:format_spec``` shows for a glued ``text/plain``."""
-    from myst_nb.core.variables import format_plain_text
-
-    return format_plain_text(text_plain, format_spec or "s")
-
-
-def glued(name: str, format_spec: str = "") -> str:
-    """The value glued under ``name`` in this kernel, formatted by ``format_spec``."""
-    if name not in _values:
-        raise KeyError(f"nothing glued as {name!r} yet: run the code cells above this text first")
-    return format_glued(_values[name], format_spec)
-
-
-def _record(message: dict) -> dict:
-    """Display-publisher hook: keep the text/plain of every glued value."""
-    content = message.get("content", {})
-    scrapbook = (content.get("metadata") or {}).get("scrapbook")
-    if scrapbook:
-        prefix = scrapbook.get("mime_prefix", "")
-        text = content.get("data", {}).get(prefix + "text/plain")
-        if text is not None:
-            _values[scrapbook["name"]] = text
-    return message
-
-
-def load_ipython_extension(ipython) -> None:
-    """Record glued values and define ``glued`` (IPython calls this at kernel start)."""
-    publisher = getattr(ipython, "display_pub", None)
-    if publisher is not None and hasattr(publisher, "register_hook"):
-        publisher.register_hook(_record)
-    ipython.push({"glued": glued}, interactive=False)
 
 
 # --------------------------------------------------------------------------------------
@@ -97,7 +68,7 @@ def glued_role():
 KERNEL_CONFIG = """\
 # written by `python -m lora_book.glued` (make setup): computed numbers in the chapters'
 # prose ({eval}`glued(...)`) render in JupyterLab once the cells above them have run
-c.InteractiveShellApp.extensions = ["lora_book.glued"]
+c.InteractiveShellApp.extensions = ["lora_clusters.glued"]
 """
 
 
