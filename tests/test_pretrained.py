@@ -5,6 +5,8 @@ Random tiny models (built from a config) test every code path; the offline model
 that ``make setup`` installs are tested against what their architecture forces.
 """
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -370,29 +372,30 @@ def test_imdb_errors_name_what_is_wrong(tmp_path):
 
 
 def test_the_chapter_reads_its_model_and_data_from_the_environment(tmp_path, monkeypatch):
-    from lora_clusters.nets import lm_lora, scale
+    from lora_clusters import scale
+    from lora_clusters.nets import lm_lora
 
     monkeypatch.delenv(scale.MODEL_ENV, raising=False)
-    monkeypatch.delenv(scale.DATA_ENV, raising=False)
-    assert lm_lora.settings_for("cpu").model == "smollm2" and depth.settings_for("smoke").model == "tiny"
+    monkeypatch.delenv(lm_lora.DATA_ENV, raising=False)
+    assert scale.settings("lm_lora", "cpu").model == "smollm2" and scale.settings("depth", "smoke").model == "tiny"
     default = lm_lora.chapter_data()
     assert "Hutto" in default.name and len(default.pairs) == 10568
     _write_acl_imdb(tmp_path)
-    monkeypatch.setenv(scale.DATA_ENV, str(tmp_path))
+    monkeypatch.setenv(lm_lora.DATA_ENV, str(tmp_path))
     monkeypatch.setenv(scale.MODEL_ENV, "/models/llama")
     data = lm_lora.chapter_data()
     assert data.name.startswith("IMDb") and len(data.pairs) == 6 and data.positive == 3
     # the model override applies to both chapters and every scale, and leaves the rest
-    for table, settings_for in (
-        (lm_lora.LORA_SETTINGS, lm_lora.settings_for),
-        (depth.DEPTH_SETTINGS, depth.settings_for),
-    ):
+    for experiment in ("lm_lora", "depth"):
+        table = scale.SETTINGS[experiment]
         for name in ("smoke", "cpu", "gpu"):
-            assert settings_for(name).model == "/models/llama"
-            assert settings_for(name) == table[name].__class__(**{**vars(table[name]), "model": "/models/llama"})
+            assert scale.settings(experiment, name).model == "/models/llama"
+            assert scale.settings(experiment, name) == replace(table[name], model="/models/llama")
+    # the toy transformer has no model: the setting leaves it as it is
+    assert scale.settings("toy", "cpu") == scale.SETTINGS["toy"]["cpu"]
     with pytest.raises(ValueError, match="scale_name must be one of smoke, cpu, gpu, got 'tpu'"):
-        lm_lora.settings_for("tpu")
-    monkeypatch.setenv(scale.DATA_ENV, str(tmp_path / "missing"))
+        scale.settings("lm_lora", "tpu")
+    monkeypatch.setenv(lm_lora.DATA_ENV, str(tmp_path / "missing"))
     with pytest.raises(FileNotFoundError, match="missing"):
         lm_lora.chapter_data()
 

@@ -36,39 +36,53 @@ CHAPTER = textwrap.dedent("""\
     """)
 
 
-def test_fingerprint_hashes_the_package_files_and_nothing_else(tmp_path):
-    package = tmp_path / "pkg"
+def _package(tmp_path):
+    """A small lora_clusters: ``a`` imports ``b``, ``c`` is imported by nobody."""
+    package = tmp_path / "lora_clusters"
     (package / "sub").mkdir(parents=True)
-    (package / "a.py").write_text("A = 1\n")
+    (package / "__init__.py").write_text("")
+    (package / "sub" / "__init__.py").write_text("")
+    (package / "a.py").write_text("from .sub import b\n\nA = 1\n")
     (package / "sub" / "b.py").write_text("B = 2\n")
-    first = fingerprint.lib_fingerprint(package)
+    (package / "c.py").write_text("C = 3\n")
+    return package
+
+
+def test_a_chapter_fingerprint_hashes_the_modules_it_uses_and_nothing_else(tmp_path):
+    package = _package(tmp_path)
+    chapter = tmp_path / "chapter.md"
+    chapter.write_text(CHAPTER.replace("x = 1", "%matplotlib inline\nfrom lora_clusters import a\nx = a.A"))
+    assert fingerprint.chapter_modules(chapter, package) == {
+        "lora_clusters",
+        "lora_clusters.a",
+        "lora_clusters.sub",
+        "lora_clusters.sub.b",
+    }
+    first = fingerprint.chapter_fingerprint(chapter, package)
     (package / "__pycache__").mkdir()
     (package / "__pycache__" / "a.cpython-311.pyc").write_bytes(b"\0compiled")
-    assert fingerprint.lib_fingerprint(package) == first  # compiled caches do not count
-    (package / "glued.py").write_text("def glued(name): ...\n")
-    assert fingerprint.lib_fingerprint(package) == first  # nor the kernel extension, which computes nothing
-    (package / "sub" / "glued.py").write_text("G = 1\n")
-    assert fingerprint.lib_fingerprint(package) != first  # (that file only, at the top)
-    (package / "sub" / "glued.py").unlink()
+    (package / "c.py").write_text("C = 4\n")
+    assert fingerprint.chapter_fingerprint(chapter, package) == first  # bytecode and unused modules do not count
     (package / "sub" / "b.py").write_text("B = 3\n")
-    assert fingerprint.lib_fingerprint(package) != first  # a subpackage change does
-    (package / "sub" / "b.py").write_text("B = 2\n")
-    (package / "style.mplstyle").write_text("axes.grid: True\n")
-    assert fingerprint.lib_fingerprint(package) != first  # and so does a data file
-    # the real one hashes lora_clusters, not the tooling
-    assert fingerprint.package_dir().name == "lora_clusters"
+    assert fingerprint.chapter_fingerprint(chapter, package) != first  # a module used through another does
+    # a chapter that imports nothing of the library depends on nothing of it
+    plain = tmp_path / "plain.md"
+    plain.write_text(CHAPTER)
+    assert fingerprint.chapter_modules(plain, package) == set()
 
 
 def test_fingerprint_update_rewrites_only_stale_lines(tmp_path):
+    package = _package(tmp_path)
     book = tmp_path / "book"
     book.mkdir()
     (book / "stale.md").write_text(CHAPTER)
-    (book / "current.md").write_text(CHAPTER.replace("0000000000000000", "abcdef0123456789"))
+    current = fingerprint.chapter_fingerprint(book / "stale.md", package)
+    (book / "current.md").write_text(CHAPTER.replace("0000000000000000", current))
     (book / "plain.md").write_text("# no code\n")
-    assert fingerprint.stale_chapters(book, "abcdef0123456789") == [book / "stale.md"]
-    assert fingerprint.update(book, "abcdef0123456789") == [book / "stale.md"]
-    assert (book / "stale.md").read_text() == CHAPTER.replace("0000000000000000", "abcdef0123456789")
-    assert fingerprint.stale_chapters(book, "abcdef0123456789") == []
+    assert fingerprint.stale_chapters(book, package) == [book / "stale.md"]
+    assert fingerprint.update(book, package) == [book / "stale.md"]
+    assert (book / "stale.md").read_text() == CHAPTER.replace("0000000000000000", current)
+    assert fingerprint.stale_chapters(book, package) == []
     assert (book / "plain.md").read_text() == "# no code\n"
 
 
@@ -288,8 +302,9 @@ def test_codestyle_names_every_code_line_wider_than_the_column(tmp_path):
 
 
 def test_execute_puts_back_the_environment_it_changed(tmp_path, monkeypatch):
+    from lora_clusters.scale import ENV
+
     from lora_clusters import progress
-    from lora_clusters.nets.scale import ENV
 
     root, chapter = _project(tmp_path)
     monkeypatch.setenv(progress.ENV, "on")  # one variable set, the other unset

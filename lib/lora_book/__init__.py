@@ -1,8 +1,8 @@
 """lora_book: the build tooling of the book, kept apart from the science.
 
 Nothing in :mod:`lora_clusters` imports this package; chapter outputs never depend
-on it, so editing it does not re-run the book (the library fingerprint hashes
-:mod:`lora_clusters` only).  One module per job:
+on it, so editing it does not re-run the book (a chapter's fingerprint hashes the
+modules of :mod:`lora_clusters` it imports, nothing else).  One module per job:
 
 - :mod:`lora_book.assets`: MathJax, RequireJS and the widget manager, vendored from npm;
 - :mod:`lora_book.downloads`: executed notebooks in every chapter's download menu;
@@ -57,15 +57,9 @@ def tooling_fingerprint(package: Path | None = None) -> str:
     """A hash of this package's files (code, styles, scripts): Sphinx re-reads and
     re-writes every page when it changes, so an incremental ``make book`` after an update
     of the tooling (a new download, another link rule) leaves no page as it was."""
-    import hashlib
+    from lora_clusters.code_hash import folder_hash
 
-    digest = hashlib.sha256()
-    package = package or Path(__file__).resolve().parent
-    for path in sorted(package.rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
-            digest.update(path.relative_to(package).as_posix().encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
+    return folder_hash(package or Path(__file__).resolve().parent)
 
 
 def _set_tooling_fingerprint(app, config) -> None:

@@ -220,10 +220,9 @@ def execute(paths, scale: str, root: Path = ROOT) -> list[int]:
     from nbclient import NotebookClient
 
     from lora_clusters import progress
-    from lora_clusters.nets.scale import ENV, SCALES
+    from lora_clusters.scale import ENV, check
 
-    if scale not in SCALES:
-        raise ValueError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}")
+    scale = check(scale)
     cache = get_cache(cache_dir(root))
     records = []
     # the outputs go to the site: no progress bars in them

@@ -12,10 +12,11 @@ Reserved for the book's GPU chapters, which each also run at a smaller scale on 
 - LoRA fine-tuning of a language model and the eigenvalues of its update (App. G.4);
 - forward passes through a layer stack run several times over (App. G.5).
 
-:mod:`lora_clusters.nets.scale` holds the one setting that picks how large these runs
-are; it is read from the environment, never from a code cell, so that the execution
-cache serves whichever scale last ran.  Modules of this subpackage import torch (some
-only when a model is loaded or trained); importing this package, or
-:mod:`~lora_clusters.nets.scale`, does not, and the rest of :mod:`lora_clusters` never
-imports them.
+:mod:`lora_clusters.scale` holds the one setting that picks how large these runs are
+(read from the environment, never from a code cell) and their settings at every scale;
+the settings classes are in :mod:`~lora_clusters.nets.settings`.  The expensive runs are
+kept in the result store (:mod:`lora_clusters.store`).  Modules of this subpackage
+import torch (some only when a model is loaded or trained); importing this package, or
+:mod:`~lora_clusters.nets.settings`, does not, and the rest of :mod:`lora_clusters`
+never imports them.
 """

@@ -36,11 +36,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import spectra
+from .. import spectra, store
 from ..progress import progress_bar
 from .assets import asset_dir
 from .heads import AttentionWeights
 from .loading import decoder_layers
+from .settings import LoRASettings  # its values at each scale: lora_clusters.scale.SETTINGS
 
 __all__ = [
     "DATA_ENV",
@@ -433,6 +434,29 @@ def train_value_lora(model, tokenizer, settings: LoRASettings, *, data=None, nam
         accuracy_curve=trace.curve,
         delta_v=delta_v,
     )
+
+
+#: the result store's folder of Chapter 9's runs, and the code that computes them
+EXPERIMENT = "lm_lora"
+CODE = ("lora_clusters.nets.lm_lora",)
+
+
+def stored_run(settings: LoRASettings, data: LabelledTexts, scale_name: str, *, progress: bool = False) -> LoRARun:
+    """:func:`train_value_lora` of ``settings.model`` on ``data``: from the result store
+    when this module (and what it imports) is unchanged, else trained now (model loaded,
+    torch threads of :func:`~lora_clusters.nets.runtime.threads`) and stored.  The key
+    holds the settings and the data's name, size and number of positive labels."""
+
+    def compute():
+        from .loading import load_with_tokenizer
+        from .runtime import threads
+
+        model, tokenizer, name = load_with_tokenizer(settings.model)
+        with threads():
+            return train_value_lora(model, tokenizer, settings, data=data, name=name, progress=progress)
+
+    key = {"settings": settings, "data": data.name, "examples": len(data.pairs), "positive": data.positive}
+    return store.load_or_compute(EXPERIMENT, key, compute, code=CODE, scale_name=scale_name, name="run")
 
 
 def value_map_change(weights: AttentionWeights, run: LoRARun) -> list[dict]:
