@@ -2,6 +2,7 @@
 
 - :mod:`~lora_clusters.experiments.stability`: Sec. 4, Corollary 4.2 (Chapter 2);
 - :mod:`~lora_clusters.experiments.phase_transition`: Sec. 5, Figs 2-3 (Chapter 3);
+- :mod:`~lora_clusters.experiments.transition_checks`: the checks around them (Chapter 3);
 - :mod:`~lora_clusters.experiments.low_rank`: Sec. 6, Props 6.1-6.2, Fig. 4 (Chapter 4);
 - :mod:`~lora_clusters.experiments.orthogonal_lora`: Sec. 7, Props 7.2 and 7.4 (Chapter 5).
 
@@ -31,9 +32,25 @@ from .phase_transition import (
     reference_clusters,
     transition_pair,
 )
-from .stability import StabilityComparison, stability_comparison
+from .stability import StabilityComparison, StabilityGrid, stability_comparison, stability_grid
+from .transition_checks import (
+    LimitCounts,
+    NotebookComparison,
+    TransitionWindow,
+    limit_counts,
+    notebook_comparison,
+    transition_window,
+)
 
 __all__ = [
+    "transition_window",
+    "stability_grid",
+    "notebook_comparison",
+    "limit_counts",
+    "TransitionWindow",
+    "StabilityGrid",
+    "NotebookComparison",
+    "LimitCounts",
     "CollapseStudy",
     "ExitTimeSpread",
     "FrozenAttentionComparison",

@@ -40,6 +40,7 @@ __all__ = [
     "plot_snapshots",
     "plot_stability",
     "plot_transition_distance",
+    "plot_transition_snapshots",
     "StabilityView",
     "START_STYLE",
     "SYMLOG_SPREAD",
@@ -218,6 +219,19 @@ def plot_stability(comparisons: dict, *, ax=None, legend: bool = True):
     if legend:
         ax.legend(fontsize=7, ncol=2)
     return ax
+
+
+def plot_transition_snapshots(pair, times, *, axes=None, labels=("V = I", "V~")):
+    """Fig. 2's snapshots: the reference tokens of ``pair`` (top row) and the perturbed
+    ones (bottom row) at the sampled times closest to ``times``, each row's y label
+    naming its value matrix (``labels``); returns the axes (2, len(times))."""
+    times = list(times)
+    if axes is None:
+        _, axes = plt.subplots(2, len(times), figsize=(2.6 * len(times), 5.6), sharex=True, sharey=True)
+    for row, states, label in zip(axes, (pair.reference.states, pair.perturbed.states), labels):
+        plot_snapshots(pair.t, states, times, axes=row)
+        row[0].set_ylabel(f"{label}\n$z_2$")
+    return axes
 
 
 def plot_transition_distance(pair, *, ax=None):
