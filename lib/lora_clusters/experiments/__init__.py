@@ -13,8 +13,29 @@ when this was one module; so are :func:`~lora_clusters.measures.fit_power_law` a
 """
 
 from ..measures import fit_power_law, max_distance_to_mean
-from .low_rank import CollapseStudy, cluster_counts, collapse_study
-from .orthogonal_lora import OrthogonalLoRARun, orthogonal_lora_retention, orthogonal_lora_run
+from .low_rank import (
+    ClusterCountStudy,
+    CollapseBoundCheck,
+    CollapseStudy,
+    HighProbabilityCheck,
+    RankOneClustering,
+    cluster_count_study,
+    cluster_counts,
+    collapse_bound_check,
+    collapse_study,
+    high_probability_check,
+    largest_after_collapse,
+    rank_one_clustering,
+)
+from .orthogonal_lora import (
+    OrthogonalLoRACases,
+    OrthogonalLoRARun,
+    OrthogonalLoRASpread,
+    orthogonal_lora_cases,
+    orthogonal_lora_retention,
+    orthogonal_lora_run,
+    orthogonal_lora_spread,
+)
 from .phase_transition import (
     ExitTimeSpread,
     FrozenAttentionComparison,
@@ -43,6 +64,19 @@ from .transition_checks import (
 )
 
 __all__ = [
+    "orthogonal_lora_spread",
+    "orthogonal_lora_cases",
+    "OrthogonalLoRASpread",
+    "OrthogonalLoRACases",
+    "rank_one_clustering",
+    "largest_after_collapse",
+    "high_probability_check",
+    "collapse_bound_check",
+    "cluster_count_study",
+    "RankOneClustering",
+    "HighProbabilityCheck",
+    "CollapseBoundCheck",
+    "ClusterCountStudy",
     "transition_window",
     "stability_grid",
     "notebook_comparison",

@@ -25,6 +25,11 @@ from matplotlib.figure import Figure
 from .style import few_ticks, plain_log_ticks
 
 __all__ = [
+    "plot_orthogonal_spread",
+    "plot_rank_one_clustering",
+    "plot_high_probability_check",
+    "plot_collapse_bounds",
+    "plot_cluster_counts",
     "animate_tokens",
     "BOUND_STYLE",
     "DIAMETER_STYLE",
@@ -469,3 +474,117 @@ class TransitionView:
         top = float(np.max(p.w2))
         self.w2_ax.set(xlim=(0.0, float(p.t[-1])), ylim=(-0.03 * top, 1.15 * top if top > 0 else 1.0))
         return self.figure
+
+
+# --------------------------------------------------------------------------------------
+# Chapter 4: low-rank attention
+# --------------------------------------------------------------------------------------
+def plot_collapse_bounds(identity_runs, spread_runs, *, ax=None):
+    """The bound (33) on :math:`T_\\delta` against the measured one, for V = I and for
+    V = diag(1, 0.3, 0.6) with the paper's eigenvalue and with the smallest one."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.6, 4.2))
+    ax.scatter(identity_runs.bound_33, identity_runs.T_delta, s=10, label="V = I")
+    ax.scatter(
+        spread_runs.bound_33,
+        spread_runs.T_delta,
+        s=10,
+        marker="^",
+        label=r"V = diag(1, 0.3, 0.6), $\lambda_1$ = 0.6",
+    )
+    ax.scatter(
+        spread_runs.bound_33_smallest,
+        spread_runs.T_delta,
+        s=10,
+        marker="s",
+        label="same V, smallest eigenvalue 0.3",
+    )
+    lim = [0, 1.05 * max(spread_runs.bound_33_smallest.max(), spread_runs.T_delta.max())]
+    ax.plot(lim, lim, "k--", lw=1, label="measured = bound")
+    ax.set(
+        xlim=lim,
+        ylim=lim,
+        xlabel="bound on $T_\\delta$ (time units)",
+        ylabel="measured $T_\\delta$ (time units)",
+    )
+    ax.legend(fontsize=7)
+    return ax
+
+
+def plot_high_probability_check(check, *, ax=None):
+    """The fraction of configurations under the bound (34) against the radius C, and
+    the claimed :math:`1 - 2\\varepsilon`."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.6, 3.4))
+    ax.plot(check.radii, check.fractions, "o-", label="fraction of configurations under the bound")
+    ax.axhline(1 - 2 * check.eps, color="C3", ls="--", label=r"claimed: $1 - 2\varepsilon$")
+    ax.set(xscale="log", xlabel="radius C of the initial ball", ylabel="fraction", ylim=(-0.05, 1.05))
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_rank_one_clustering(result, *, axes=None):
+    """Fig. 4: the paths for Q = K = I and for Q = K = e1 e1ᵀ with their cluster
+    counts, and the distance of the rank-one attention matrix to :math:`\\mathcal P^*`."""
+    if axes is None:
+        _, axes = plt.subplots(1, 3, figsize=(12, 3.8))
+    plot_paths(result.full.t, result.full.states, ax=axes[0])
+    axes[0].set_title(f"Q = K = I: {result.n_full} clusters")
+    plot_paths(result.rank_one.t, result.rank_one.states, ax=axes[1])
+    axes[1].set_title(f"Q = K = e1 e1ᵀ: {result.n_rank_one} clusters")
+    axes[2].semilogy(result.rank_one.t, np.maximum(result.P_star_gap, 1e-17))
+    axes[2].set(xlabel="time t (layers)", ylabel=r"distance of $P(t)$ to $\mathcal{P}^*$", title="rank one")
+    return axes
+
+
+def plot_cluster_counts(study, *, ax=None):
+    """Mean number of clusters (min to max as error bars) against the dimension, one
+    line per rank of A, and the number of tokens."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.8, 3.8))
+    for k, label in enumerate(study.ranks):
+        mean = study.counts[k].mean(axis=1)
+        ax.errorbar(
+            study.dims,
+            mean,
+            yerr=[mean - study.counts[k].min(axis=1), study.counts[k].max(axis=1) - mean],
+            marker="o",
+            capsize=3,
+            label=f"rank(A) = {label}",
+        )
+    ax.axhline(study.n, color="k", ls=":", lw=1, label=f"n = {study.n} tokens")
+    ax.set(xscale="log", xlabel="dimension d", ylabel="number of clusters at t = 30")
+    ax.set_xticks(study.dims, [str(x) for x in study.dims])
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.legend(fontsize=8)
+    return ax
+
+
+# --------------------------------------------------------------------------------------
+# Chapter 5: orthogonal LoRA
+# --------------------------------------------------------------------------------------
+def plot_orthogonal_spread(spread, *, ax=None):
+    """Final largest distance to the line against the initial one, per C (mean, min to
+    max as error bars), and the diagonal."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.6, 3.8))
+    eps_values, distance = spread.eps_values, spread.distance
+    for k, C in enumerate(spread.C_values):
+        mean = distance[k].mean(axis=1)
+        ax.errorbar(
+            eps_values,
+            mean,
+            yerr=[mean - distance[k].min(axis=1), distance[k].max(axis=1) - mean],
+            marker="o",
+            capsize=3,
+            label=f"C = {C:g}",
+        )
+    ax.plot(eps_values, eps_values, "k--", lw=1, label=r"$\varepsilon$")
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel=r"initial distance to the line $\varepsilon$",
+        ylabel=r"final $\max_i \mathrm{dist}(z_i, \mathbb{R}v)$",
+    )
+    ax.legend(fontsize=8)
+    return ax
