@@ -9,7 +9,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from lora_clusters import dynamics, plots, setups  # noqa: E402
+from lora_clusters import dynamics, setups  # noqa: E402
+from lora_clusters.plots import particles  # noqa: E402
 
 
 def _thin_cloud():
@@ -34,7 +35,7 @@ def _negative_eigenvalue_flow():
 )
 def test_every_frame_shows_its_tokens_in_axes_of_real_size(make, follow):
     t, panels = make()
-    fig, anim, axes = plots.token_animation(t, panels, frames=12, follow=follow)
+    fig, anim, axes = particles.token_animation(t, panels, frames=12, follow=follow)
     try:
         width, height = fig.get_size_inches() * fig.dpi
         for frame in range(12):
@@ -58,7 +59,7 @@ def test_paths_that_fly_apart_keep_their_start_in_view():
     run = dynamics.simulate(x0, I, I, setups.value_matrix("negative eigenvalue", 2, seed=5), t_max=15.0, dt=0.1)
     assert np.abs(run.final[:, 1]).max() > 100 * np.abs(x0).max()
     fig, ax = plt.subplots(figsize=(4, 4))
-    plots.plot_paths(run.t, run.states, ax=ax)
+    particles.plot_paths(run.t, run.states, ax=ax)
     fig.canvas.draw()
     assert ax.get_yscale() == "symlog" and ax.get_xscale() == "linear"
     box = ax.get_window_extent()
@@ -71,7 +72,7 @@ def test_paths_that_fly_apart_keep_their_start_in_view():
     # tokens that stay near their start keep linear, equal-aspect axes
     fig2, ax2 = plt.subplots()
     run2 = dynamics.simulate(x0, I, I, I, t_max=5.0, dt=0.1)
-    plots.plot_paths(run2.t, run2.states, ax=ax2)
+    particles.plot_paths(run2.t, run2.states, ax=ax2)
     assert ax2.get_yscale() == ax2.get_xscale() == "linear"
     plt.close(fig)
     plt.close(fig2)

@@ -14,7 +14,8 @@ Science (numpy, scipy, POT):
 - ``experiments``: one module per chapter's studies;
 - ``nets``: the torch half (trained and pretrained networks; the scale of the GPU chapters).
 
-Presentation: ``plots`` (figures, animations, the views panels update), ``widgets``
+Presentation: ``plots`` (``plots.style``, ``plots.particles`` for chapters 1-5 with the
+views panels update, ``plots.networks`` for chapters 6-9), ``widgets``
 (JupyterLab panels), ``report`` (glued numbers).  ``provenance`` records where a
 chapter's outputs were computed.  The build tooling is a separate package, ``lora_book``.
 """

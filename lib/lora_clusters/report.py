@@ -2,14 +2,15 @@
 
 Studies return result objects whose ``glue_values()`` gives ``{name: value}``; a
 chapter passes them to :func:`glue_all` in a hidden cell, and its text refers to each
-by ``{glue:text}`name```.  Nothing here computes anything.
+by ``{glue:text}`name```; a figure is glued by :func:`glue_figure`.  Nothing here
+computes anything.
 """
 
 from __future__ import annotations
 
 import numbers
 
-__all__ = ["glue_all", "table"]
+__all__ = ["glue_all", "glue_figure", "table"]
 
 
 def glue_all(values: dict) -> None:
@@ -18,6 +19,14 @@ def glue_all(values: dict) -> None:
 
     for name, value in values.items():
         glue(name, value, display=False)
+
+
+def glue_figure(name: str, figure) -> None:
+    """Glue one matplotlib ``figure`` under ``name`` (myst-nb), without displaying it:
+    a ``:::{figure}`` with ``:glue: name`` shows it with its caption."""
+    from myst_nb import glue
+
+    glue(name, figure, display=False)
 
 
 def _cell(value) -> str:

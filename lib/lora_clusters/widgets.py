@@ -2,7 +2,7 @@
 
 Each panel exposes its controls in ``panel.controls``, the data it last drew
 (``panel.trajectory``, ``panel.comparison`` or ``panel.pair``) and the figure that
-shows it (``panel.view``, a view from :mod:`lora_clusters.plots` kept for the
+shows it (``panel.view``, a view from :mod:`lora_clusters.plots.particles` kept for the
 panel's lifetime and updated in place), so that tests can move a slider and check
 what changed.
 """
@@ -12,7 +12,8 @@ from __future__ import annotations
 import ipywidgets as W
 import numpy as np
 
-from . import dynamics, experiments, lora, measures, plots, setups
+from . import dynamics, experiments, lora, measures, setups
+from .plots import particles
 
 __all__ = [
     "DynamicsExplorer",
@@ -26,7 +27,7 @@ __all__ = [
 ]
 
 
-def render_png(fig, dpi: int = plots.PANEL_DPI) -> bytes:
+def render_png(fig, dpi: int = particles.PANEL_DPI) -> bytes:
     """The figure as PNG bytes (fixed layout, no tight bounding box: the panels set
     their margins once, which keeps a redraw cheap)."""
     import io
@@ -115,7 +116,7 @@ class DynamicsExplorer(_Panel):
             "rescaled": W.Checkbox(value=rescaled, description="rescaled z = e^{-tV} x"),
         }
         self.trajectory = None
-        self.view = plots.PathsView()
+        self.view = particles.PathsView()
         self._build([list(self.controls.values())[:3], list(self.controls.values())[3:]])
 
     def redraw(self) -> None:
@@ -170,7 +171,7 @@ class StabilityExplorer(_Panel):
             "t_max": W.FloatSlider(value=t_max, min=0.5, max=6.0, step=0.5, description="t_max"),
         }
         self.comparison = self.triple = None
-        self.view = plots.StabilityView()
+        self.view = particles.StabilityView()
         self._build([list(self.controls.values())[:3], list(self.controls.values())[3:]])
 
     def redraw(self) -> None:
@@ -213,7 +214,7 @@ class PhaseTransitionExplorer(_Panel):
             "seed": W.IntSlider(value=seed, min=0, max=40, description="seed"),
         }
         self.pair = None
-        self.view = plots.TransitionView()
+        self.view = particles.TransitionView()
         self._references: dict[tuple[int, int], experiments.ReferenceClusters] = {}
         self._build([list(self.controls.values())])
 
@@ -270,7 +271,7 @@ class LowRankExplorer(_Panel):
         self.controls["rank"].max = d
         self.controls["d"].observe(self._bound_rank, names="value")
         self.trajectory = None
-        self.view = plots.PathsView(figsize=(4.8, 4.5))
+        self.view = particles.PathsView(figsize=(4.8, 4.5))
         self._build([list(self.controls.values())[:2], list(self.controls.values())[2:]])
 
     def _bound_rank(self, change) -> None:

@@ -9,7 +9,15 @@ import numpy as np
 from .. import dynamics, lora, measures
 from ..integrators import PRECISE
 
-__all__ = ["OrthogonalLoRARun", "orthogonal_lora_retention", "orthogonal_lora_run"]
+__all__ = [
+    "OrthogonalLoRACases",
+    "OrthogonalLoRARun",
+    "OrthogonalLoRASpread",
+    "orthogonal_lora_cases",
+    "orthogonal_lora_retention",
+    "orthogonal_lora_run",
+    "orthogonal_lora_spread",
+]
 
 
 @dataclass
@@ -30,6 +38,21 @@ class OrthogonalLoRARun:
         """Whether the LoRA clusters are exactly the tokens with <z(0), v> > 0 and < 0."""
         side = np.sign(self.z0 @ self.v)
         return len(self.clusters_lora) == 2 and all(len(set(side[self.labels_lora == k])) == 1 for k in (0, 1))
+
+    @property
+    def pretrained_spread(self) -> float:
+        """Largest extent, over the coordinates, of the pre-trained tokens at the end."""
+        return float(np.ptp(self.pretrained.final, axis=0).max())
+
+    def glue_values(self) -> dict:
+        """The numbers Chapter 5 quotes for its first run."""
+        return {
+            "ortho_pre_clusters": len(self.clusters_pretrained),
+            "ortho_pre_spread": self.pretrained_spread,
+            "ortho_lora_clusters": len(self.clusters_lora),
+            "ortho_split": self.split_by_sign,
+            "ortho_distance": self.distance_to_line,
+        }
 
 
 def orthogonal_lora_run(
@@ -106,3 +129,85 @@ def orthogonal_lora_retention(seeds, *, n: int = 20, t_max: float = 40.0, tol: f
         together = (labels[0][:, None] == labels[0][None]) & off_diagonal
         kept.append(float(np.sum(together & (labels[1][:, None] == labels[1][None])) / max(np.sum(together), 1)))
     return np.array(exact_gap), np.array(kept)
+
+
+@dataclass
+class OrthogonalLoRASpread:
+    r"""Result of :func:`orthogonal_lora_spread`: ``distance`` (len(C), len(eps),
+    seeds), the final largest distance to the line :math:`\mathbb R v`."""
+
+    C_values: list
+    eps_values: np.ndarray
+    distance: np.ndarray
+
+    @property
+    def ratio(self) -> np.ndarray:
+        """distance / eps."""
+        return self.distance / self.eps_values[None, :, None]
+
+    @property
+    def slopes(self) -> list:
+        """Per C, the log-log slope of the mean distance against eps."""
+        return [
+            measures.fit_power_law(self.eps_values, self.distance[k].mean(axis=1))[0] for k in range(len(self.C_values))
+        ]
+
+    def summary(self) -> str:
+        return "\n".join(
+            f"C = {C}: log-log slope {sl:.4f}, distance / eps between {r.min():.3f} and {r.max():.3f}"
+            for C, sl, r in zip(self.C_values, self.slopes, self.ratio)
+        )
+
+    def glue_values(self) -> dict:
+        return {
+            "spread_slope_min": float(min(self.slopes)),
+            "spread_slope_max": float(max(self.slopes)),
+            "spread_ratio_min": float(self.ratio.min()),
+            "spread_ratio_max": float(self.ratio.max()),
+        }
+
+
+def orthogonal_lora_spread(C_values, eps_values, seeds) -> OrthogonalLoRASpread:
+    """:func:`orthogonal_lora_run` for every C of ``C_values``, eps of ``eps_values``
+    and seed of ``seeds``: how far from the line the LoRA flow ends."""
+    eps_values = np.asarray(eps_values, dtype=float)
+    distance = np.array(
+        [
+            [[orthogonal_lora_run(C=C, eps=e, seed=s).distance_to_line for s in seeds] for e in eps_values]
+            for C in C_values
+        ]
+    )
+    return OrthogonalLoRASpread(list(C_values), eps_values, distance)
+
+
+@dataclass
+class OrthogonalLoRACases:
+    """Result of :func:`orthogonal_lora_cases`: per case (name), the LoRA cluster
+    counts, whether each run splits by sign, and the largest distance to the line."""
+
+    outcomes: dict
+    tags: list
+
+    def summary(self) -> str:
+        return "\n".join(
+            f"{name}:\n    clusters {counts}, split by sign {sum(split)}/{len(split)}, max distance to R v {dist:.3f}"
+            for name, (counts, split, dist) in self.outcomes.items()
+        )
+
+    def glue_values(self) -> dict:
+        """``break_<tag>_split``: how many runs of each case split by sign."""
+        return {f"break_{tag}_split": sum(o[1]) for tag, o in zip(self.tags, self.outcomes.values())}
+
+
+def orthogonal_lora_cases(cases: dict, seeds, *, tags) -> OrthogonalLoRACases:
+    """:func:`orthogonal_lora_run` with the options of each case of ``cases`` (name:
+    options) for each seed; ``tags`` name the cases in :meth:`~OrthogonalLoRACases.glue_values`."""
+    outcomes = {}
+    for name, options in cases.items():
+        results = [orthogonal_lora_run(seed=s, **options) for s in seeds]
+        outcomes[name] = (
+            [len(r.clusters_lora) for r in results],
+            [r.split_by_sign for r in results],
+            max(r.distance_to_line for r in results),
+        )
+    return OrthogonalLoRACases(outcomes, list(tags))

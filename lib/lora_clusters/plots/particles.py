@@ -1,4 +1,8 @@
-"""Figures and animations that play on the static website (no kernel needed).
+"""Figures, animations and panel views of chapters 1-5: tokens as particles.
+
+Token snapshots and paths, the animations that play on the static website (no kernel
+needed), the stability, phase-transition and phase-diagram figures, and the views
+that live panels (:mod:`lora_clusters.widgets`) keep and update in place.
 
 Animations are matplotlib ``FuncAnimation`` objects rendered by ``to_jshtml``: the
 frames are embedded in the page with play, pause and scrub controls in plain
@@ -18,44 +22,40 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
+from .style import few_ticks, plain_log_ticks
+
 __all__ = [
-    "BOOK_STYLE",
-    "plot_eigenvalues",
-    "plot_finetuning",
-    "plot_forgetting",
-    "plot_layer_comparison",
-    "plot_pretraining",
-    "plot_value_spectra",
-    "PathsView",
-    "StabilityView",
-    "TransitionView",
+    "plot_orthogonal_spread",
+    "plot_rank_one_clustering",
+    "plot_high_probability_check",
+    "plot_collapse_bounds",
+    "plot_cluster_counts",
     "animate_tokens",
-    "token_animation",
+    "BOUND_STYLE",
+    "DIAMETER_STYLE",
+    "END_STYLE",
+    "MEASURED_STYLE",
+    "PANEL_DPI",
+    "PATH_STYLE",
+    "PathsView",
+    "PHASE_COLOURS",
+    "plot_exit_time_spread",
     "plot_paths",
     "plot_phase_diagram",
     "plot_snapshots",
     "plot_stability",
     "plot_transition_distance",
-    "use_book_style",
+    "plot_transition_snapshots",
+    "StabilityView",
+    "START_STYLE",
+    "SYMLOG_SPREAD",
+    "T_DELTA_STYLE",
+    "T_STAR_STYLE",
+    "token_animation",
+    "TOKEN_STYLE",
+    "TransitionView",
+    "W2_LABEL",
 ]
-
-#: matplotlib settings shared by every chapter's figures (:func:`use_book_style`)
-BOOK_STYLE = {"figure.dpi": 90, "axes.grid": True, "grid.alpha": 0.3}
-
-
-def use_book_style() -> None:
-    """Apply :data:`BOOK_STYLE` to the figures made from now on (each chapter calls it
-    once), and, in a notebook, show them as 2x ("retina") PNGs: twice the pixels at the
-    same displayed size, sharp on high-density screens."""
-    plt.rcParams.update(BOOK_STYLE)
-    try:
-        from IPython import get_ipython
-        from matplotlib_inline.backend_inline import set_matplotlib_formats
-    except ImportError:  # outside IPython there is no inline backend to configure
-        return
-    if get_ipython() is not None:
-        set_matplotlib_formats("retina")
-
 
 #: colours of the three phases of Fig. 3
 PHASE_COLOURS = {"no clusters": "#f4b6b6", "original clusters": "#f9d9a6", "new clusters": "#bfe3b4"}
@@ -226,6 +226,19 @@ def plot_stability(comparisons: dict, *, ax=None, legend: bool = True):
     return ax
 
 
+def plot_transition_snapshots(pair, times, *, axes=None, labels=("V = I", "V~")):
+    """Fig. 2's snapshots: the reference tokens of ``pair`` (top row) and the perturbed
+    ones (bottom row) at the sampled times closest to ``times``, each row's y label
+    naming its value matrix (``labels``); returns the axes (2, len(times))."""
+    times = list(times)
+    if axes is None:
+        _, axes = plt.subplots(2, len(times), figsize=(2.6 * len(times), 5.6), sharex=True, sharey=True)
+    for row, states, label in zip(axes, (pair.reference.states, pair.perturbed.states), labels):
+        plot_snapshots(pair.t, states, times, axes=row)
+        row[0].set_ylabel(f"{label}\n$z_2$")
+    return axes
+
+
 def plot_transition_distance(pair, *, ax=None):
     """:math:`W_2` between the rescaled reference and perturbed tokens over time, with
     :math:`T_\\delta` and :math:`T^*(\\delta)` marked (Fig. 2's comparison)."""
@@ -348,22 +361,6 @@ def _panel_figure(figsize) -> Figure:
     return figure
 
 
-def _few_ticks(*axes, nbins: int = 5) -> None:
-    """At most ``nbins`` intervals on each linear axis: every tick label is text
-    drawn anew at each render, about a millisecond apiece."""
-    for ax in axes:
-        for axis in (ax.xaxis, ax.yaxis):
-            axis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins, steps=[1, 2, 2.5, 5, 10]))
-
-
-def _plain_log_ticks(axis) -> None:
-    """One plain tick label per decade (1e-03) and no minor ticks on a log axis: the
-    default 10^k labels go through mathtext, and the minor ticks of a range of many
-    decades are a hundred small artists; together they were half of a redraw."""
-    axis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda y, _pos: f"{y:.0e}"))
-    axis.set_minor_locator(matplotlib.ticker.NullLocator())
-
-
 class PathsView:
     """Token paths in the plane (first two coordinates), as :func:`plot_paths` draws
     them: grey paths, open circles at t = 0, filled dots at the end."""
@@ -376,7 +373,7 @@ class PathsView:
         self.start = ax.scatter([], [], **START_STYLE)
         self.end = ax.scatter([], [], **END_STYLE)
         ax.set_aspect("equal", adjustable="box")
-        _few_ticks(ax)
+        few_ticks(ax)
 
     def update(self, t, states, *, title: str, label: str = "z", title_size: float = 10) -> Figure:
         """Show the trajectory ``states`` (m, n, d) sampled at ``t``; returns the figure."""
@@ -406,7 +403,7 @@ class StabilityView:
         (self.bound,) = ax.plot([], [], color="C0", **BOUND_STYLE)
         (self.diameter,) = ax.plot([], [], **DIAMETER_STYLE)
         ax.set(yscale="log", xlabel="time t (layers)", ylabel=r"$W_2(\mu_t, \nu_t)$")
-        _plain_log_ticks(ax.yaxis)
+        plain_log_ticks(ax.yaxis)
 
     def update(self, comparison, label: str) -> Figure:
         c = comparison
@@ -454,7 +451,7 @@ class TransitionView:
             0.0, 0.87, "", transform=on_top, color=T_STAR_STYLE["color"], fontsize=8, va="top", ha="right"
         )
         self.w2_ax.set(xlabel="time t (layers)", ylabel=W2_LABEL)
-        _few_ticks(self.tokens_ax, self.w2_ax)
+        few_ticks(self.tokens_ax, self.w2_ax)
 
     def update(self, pair) -> Figure:
         p = pair
@@ -480,315 +477,114 @@ class TransitionView:
 
 
 # --------------------------------------------------------------------------------------
-# Chapter 6: the trained toy transformer (the study's results are numpy arrays)
+# Chapter 4: low-rank attention
 # --------------------------------------------------------------------------------------
-def _band(ax, x, curves, colour, label, **style):
-    """Mean over the columns of ``curves`` (seeds) as a line, min to max as a band."""
-    ax.fill_between(x, curves.min(axis=1), curves.max(axis=1), color=colour, alpha=0.2, lw=0)
-    ax.plot(x, curves.mean(axis=1), color=colour, label=label, **style)
-
-
-def plot_pretraining(study, *, axes=None):
-    """Fig. 7: per depth (columns), the training loss (top, log scale) and the accuracy
-    on the training pairs, the held-out pairs and all pairs (bottom), mean over seeds
-    with the min-max band."""
-    depths = study.depths
-    if axes is None:
-        _, axes = plt.subplots(2, len(depths), figsize=(2.9 * len(depths), 5.2), sharex=True, squeeze=False)
-    for col, depth in enumerate(depths):
-        r = study.pretrained[depth]
-        epochs = np.arange(1, r.train_loss.shape[0] + 1)
-        _band(axes[0, col], epochs, r.train_loss, "C0", "train loss")
-        axes[0, col].set(yscale="log", title=f"depth {depth}")
-        for key, colour, label in (
-            ("train_acc", "C0", "train"),
-            ("test_acc", "C3", "held-out"),
-            ("all_acc", "k", "all pairs"),
-        ):
-            _band(axes[1, col], epochs, getattr(r, key), colour, label, lw=1.2)
-        axes[1, col].set(xlabel="epoch", ylim=(-0.02, 1.02))
-    axes[0, 0].set_ylabel("cross-entropy (nats)")
-    axes[1, 0].set_ylabel("accuracy on x + y mod p")
-    axes[1, -1].legend(fontsize=7, loc="lower right")
-    return axes
-
-
-def plot_eigenvalues(ax, eigenvalues, *, label, colour="C0", marker="o", size=14, filled=True):
-    """Eigenvalues in the complex plane (real part horizontal)."""
-    kw = dict(color=colour) if filled else dict(facecolors="none", edgecolors=colour)
-    ax.scatter(np.real(eigenvalues), np.imag(eigenvalues), s=size, marker=marker, label=label, linewidths=0.8, **kw)
-    ax.axhline(0, color="0.7", lw=0.6)
-    ax.axvline(0, color="0.7", lw=0.6)
-    ax.set(xlabel="Re λ", ylabel="Im λ")
+def plot_collapse_bounds(identity_runs, spread_runs, *, ax=None):
+    """The bound (33) on :math:`T_\\delta` against the measured one, for V = I and for
+    V = diag(1, 0.3, 0.6) with the paper's eigenvalue and with the smallest one."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.6, 4.2))
+    ax.scatter(identity_runs.bound_33, identity_runs.T_delta, s=10, label="V = I")
+    ax.scatter(
+        spread_runs.bound_33,
+        spread_runs.T_delta,
+        s=10,
+        marker="^",
+        label=r"V = diag(1, 0.3, 0.6), $\lambda_1$ = 0.6",
+    )
+    ax.scatter(
+        spread_runs.bound_33_smallest,
+        spread_runs.T_delta,
+        s=10,
+        marker="s",
+        label="same V, smallest eigenvalue 0.3",
+    )
+    lim = [0, 1.05 * max(spread_runs.bound_33_smallest.max(), spread_runs.T_delta.max())]
+    ax.plot(lim, lim, "k--", lw=1, label="measured = bound")
+    ax.set(
+        xlim=lim,
+        ylim=lim,
+        xlabel="bound on $T_\\delta$ (time units)",
+        ylabel="measured $T_\\delta$ (time units)",
+    )
+    ax.legend(fontsize=7)
     return ax
 
 
-def plot_value_spectra(spectra_by_depth: dict, *, tuned: bool = False, axes=None):
-    """Fig. 8 (``tuned=False``): per depth, the eigenvalues of :math:`W_V` (what the
-    authors plotted, top) and of :math:`W_O W_V` (the particle picture's value matrix,
-    bottom).  Fig. 9 (``tuned=True``): the same before (open) and after LoRA (filled),
-    with the update scaled by alpha / r."""
-    depths = list(spectra_by_depth)
-    if axes is None:
-        _, axes = plt.subplots(2, len(depths), figsize=(2.9 * len(depths), 5.6), squeeze=False)
-    for col, depth in enumerate(depths):
-        s = spectra_by_depth[depth]
-        for row, (before, after, name) in enumerate(
-            ((s.value, s.value_tuned, "$W_V$"), (s.ov, s.ov_tuned, "$W_O W_V$"))
-        ):
-            ax = axes[row, col]
-            if tuned:
-                plot_eigenvalues(ax, before, label="pre-trained", colour="0.45", filled=False, size=18)
-                plot_eigenvalues(ax, after, label="after LoRA", colour="C3", size=8)
-            else:
-                plot_eigenvalues(ax, before, label=name, colour="C0" if row == 0 else "C2", size=10)
-            ax.set_title(f"depth {depth}: {name}", fontsize=9)
-            ax.set_aspect("equal", adjustable="datalim")
-    if tuned:
-        axes[0, -1].legend(fontsize=7, loc="best")
-    return axes
-
-
-def plot_finetuning(study, *, axes=None):
-    """Figs 5 and 10: accuracy on addition (all pairs) and on held-out subtraction pairs
-    during LoRA fine-tuning, per depth, mean over seeds with the min-max band."""
-    depths = study.depths
-    if axes is None:
-        _, axes = plt.subplots(1, len(depths), figsize=(2.9 * len(depths), 3.0), sharey=True, squeeze=False)
-        axes = axes[0]
-    for ax, depth in zip(axes, depths):
-        r = study.finetuned[depth]
-        epochs = np.arange(r.add_acc.shape[0])
-        _band(ax, epochs, r.add_acc, "C0", "addition (all pairs)")
-        _band(ax, epochs, r.sub_test_acc, "C3", "subtraction (held-out)")
-        _band(ax, epochs, r.sub_train_acc, "C1", "subtraction (train)", lw=0.8, ls="--")
-        ax.axhline(0.5, color="k", ls=":", lw=0.8)
-        ax.set(title=f"depth {depth}", xlabel="fine-tuning epoch", ylim=(-0.02, 1.02))
-    axes[0].set_ylabel("accuracy")
-    axes[-1].legend(fontsize=7, loc="center right")
-    return axes
-
-
-def plot_forgetting(depths, epochs, *, ax=None, level: float = 0.5):
-    """Fine-tuning epochs until addition accuracy falls below ``level``, per depth: one
-    dot per seed, and their mean."""
+def plot_high_probability_check(check, *, ax=None):
+    """The fraction of configurations under the bound (34) against the radius C, and
+    the claimed :math:`1 - 2\\varepsilon`."""
     if ax is None:
-        _, ax = plt.subplots(figsize=(4.6, 3.3))
-    epochs = np.asarray(epochs, dtype=float)
-    for k, depth in enumerate(depths):
-        finite = epochs[k][np.isfinite(epochs[k])]
-        ax.scatter(
-            np.full(finite.size, depth), finite, color="C0", s=22, zorder=3, label="one seed" if k == 0 else None
-        )
-    means = [np.mean(row[np.isfinite(row)]) if np.isfinite(row).any() else np.nan for row in epochs]
-    ax.plot(depths, means, color="C3", marker="_", ms=16, lw=1.2, label="mean over seeds")
-    ax.set(xlabel="depth (layers)", ylabel=f"epochs until addition accuracy < {level}", xticks=list(depths))
+        _, ax = plt.subplots(figsize=(5.6, 3.4))
+    ax.plot(check.radii, check.fractions, "o-", label="fraction of configurations under the bound")
+    ax.axhline(1 - 2 * check.eps, color="C3", ls="--", label=r"claimed: $1 - 2\varepsilon$")
+    ax.set(xscale="log", xlabel="radius C of the initial ball", ylabel="fraction", ylim=(-0.05, 1.05))
     ax.legend(fontsize=8)
     return ax
 
 
-def plot_layer_comparison(comparisons, *, axes=None):
-    """The particle picture in the trained network, per depth (one colour each), against
-    the layer index (the time of the dynamics; dotted: the trained depth): W2 between the
-    pre-trained and fine-tuned token clouds relative to the token norm, the mean cosine
-    similarity between tokens, and the mean number of clusters of a 4-token sequence."""
+def plot_rank_one_clustering(result, *, axes=None):
+    """Fig. 4: the paths for Q = K = I and for Q = K = e1 e1ᵀ with their cluster
+    counts, and the distance of the rank-one attention matrix to :math:`\\mathcal P^*`."""
     if axes is None:
-        _, axes = plt.subplots(1, 3, figsize=(11.5, 3.3))
-    for k, c in enumerate(comparisons):
-        colour = f"C{k}"
-        axes[0].plot(c.layers, c.relative_w2, color=colour, label=f"depth {c.depth}")
-        axes[1].plot(c.layers, c.cosine_pre, color=colour, ls="--", lw=1)
-        axes[1].plot(c.layers, c.cosine_tuned, color=colour)
-        axes[2].plot(c.layers, c.clusters_pre, color=colour, ls="--", lw=1)
-        axes[2].plot(c.layers, c.clusters_tuned, color=colour)
-        for ax in axes:
-            ax.axvline(c.depth, color=colour, ls=":", lw=0.8)
-    axes[0].set(xlabel="layer", ylabel="W2(pre-trained, LoRA) / token norm")
-    axes[1].set(xlabel="layer", ylabel="mean cosine between tokens")
-    axes[2].set(xlabel="layer", ylabel="clusters per 4-token input")
-    axes[0].legend(fontsize=7)
-    axes[1].plot([], [], color="k", ls="--", lw=1, label="pre-trained")
-    axes[1].plot([], [], color="k", label="after LoRA")
-    axes[1].legend(fontsize=7)
+        _, axes = plt.subplots(1, 3, figsize=(12, 3.8))
+    plot_paths(result.full.t, result.full.states, ax=axes[0])
+    axes[0].set_title(f"Q = K = I: {result.n_full} clusters")
+    plot_paths(result.rank_one.t, result.rank_one.states, ax=axes[1])
+    axes[1].set_title(f"Q = K = e1 e1ᵀ: {result.n_rank_one} clusters")
+    axes[2].semilogy(result.rank_one.t, np.maximum(result.P_star_gap, 1e-17))
+    axes[2].set(xlabel="time t (layers)", ylabel=r"distance of $P(t)$ to $\mathcal{P}^*$", title="rank one")
     return axes
 
 
-# --------------------------------------------------------------------------------------
-# Chapter 7: attention of real models
-# --------------------------------------------------------------------------------------
-def plot_layer_singular_values(spec, *, ax=None, cap: int | None = None):
-    r"""Figs 6, 11-12: the singular values of every layer's :math:`\sum_h A_h`, divided by
-    the largest, one line per layer coloured from first (light) to last (dark), on a
-    log scale; ``cap`` marks the rank bound of grouped-query attention."""
+def plot_cluster_counts(study, *, ax=None):
+    """Mean number of clusters (min to max as error bars) against the dimension, one
+    line per rank of A, and the number of tokens."""
     if ax is None:
-        _, ax = plt.subplots(figsize=(5, 3.4))
-    sv = spec.layer_qk_singular
-    colours = plt.cm.viridis(np.linspace(0.9, 0.1, sv.shape[0]))
-    for values, colour in zip(sv, colours):
-        ax.plot(np.arange(1, values.size + 1), values / values[0], color=colour, lw=0.9, label=None)
-    if cap is not None:
-        ax.axvline(cap, color="k", ls=":", lw=1, label=f"rank cap {cap}")
-        ax.legend(fontsize=8, loc="lower left")
-    ax.set(yscale="log", xlabel="index k", ylabel=r"$\sigma_k / \sigma_1$", title=spec.weights.name)
-    return ax
-
-
-def plot_layer_ranks(spec_by_name: dict, rtols=(1e-2, 1e-3), *, ax=None):
-    r"""Fig. 14: the numerical rank of every layer's :math:`\sum_h A_h`, as a fraction of
-    d, at the relative precisions ``rtols``, for each model of ``spec_by_name``."""
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6, 3.4))
-    markers = ["o", "s", "^", "D"]
-    for k, (name, spec) in enumerate(spec_by_name.items()):
-        d = spec.weights.d
-        for rtol, ls in zip(rtols, ["-", "--", ":"]):
-            ranks = spec.layer_qk_rank(rtol)
-            ax.plot(
-                np.arange(ranks.size),
-                ranks / d,
-                ls=ls,
-                marker=markers[k],
-                ms=3,
-                color=f"C{k}",
-                label=f"{name}, rtol {rtol:g}",
-            )
-        cap = spec.weights.n_kv_heads * spec.weights.head_dim
-        if cap < d:
-            ax.axhline(cap / d, color=f"C{k}", lw=0.8, ls=":")
-    ax.set(xlabel="layer", ylabel="numerical rank / d", ylim=(0, 1.05))
-    ax.legend(fontsize=7, loc="lower right")
-    return ax
-
-
-def plot_complex_spectrum(ax, eigenvalues, *, title: str, colour="C0"):
-    """Eigenvalues in the complex plane, the unit circle for scale, the top one ringed."""
-    eigenvalues = np.asarray(eigenvalues)
-    ax.scatter(eigenvalues.real, eigenvalues.imag, s=7, color=colour, alpha=0.7, lw=0)
-    top = eigenvalues[np.argmax(np.abs(eigenvalues))]
-    ax.scatter([top.real], [top.imag], s=60, facecolor="none", edgecolor="C3", lw=1.2)
-    theta = np.linspace(0, 2 * np.pi, 200)
-    ax.plot(np.cos(theta), np.sin(theta), color="0.6", lw=0.6, ls=":")
-    ax.axhline(0, color="0.8", lw=0.5)
-    ax.axvline(0, color="0.8", lw=0.5)
-    ax.set(xlabel="Re", ylabel="Im", title=title)
-    ax.set_aspect("equal", adjustable="datalim")
-    _few_ticks(ax, nbins=4)
-    return ax
-
-
-#: colours of the Thm 5.4 verdict of a head
-VERDICT_COLOURS = ["#bfe3b4", "#f4b6b6", "#f9d9a6"]
-VERDICT_LABELS = ["hypotheses hold", r"$\lambda_1$ not real and > 0", r"$c_{1,1} \leq 0$ (or no gap)"]
-
-
-def plot_hypotheses_map(spec, *, ax=None):
-    """Every head of a model, layer by layer: whether the hypotheses of Thm 5.4 hold for
-    its value map, and if not, the first one that fails."""
-    from matplotlib.colors import ListedColormap
-    from matplotlib.patches import Patch
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(4, 5))
-    real_positive = (np.abs(spec.top.imag) <= 1e-12) & (spec.top.real > 0)
-    verdict = np.where(spec.holds, 0, np.where(~real_positive, 1, 2))
-    ax.imshow(verdict, cmap=ListedColormap(VERDICT_COLOURS), vmin=0, vmax=2, aspect="auto", interpolation="nearest")
-    ax.set(xlabel="head", ylabel="layer", title=spec.weights.name)
-    ax.legend(
-        handles=[Patch(color=c, label=lab) for c, lab in zip(VERDICT_COLOURS, VERDICT_LABELS)],
-        fontsize=7,
-        loc="upper center",
-        bbox_to_anchor=(0.5, -0.14),
-        ncol=1,
-        frameon=False,
-    )
+        _, ax = plt.subplots(figsize=(5.8, 3.8))
+    for k, label in enumerate(study.ranks):
+        mean = study.counts[k].mean(axis=1)
+        ax.errorbar(
+            study.dims,
+            mean,
+            yerr=[mean - study.counts[k].min(axis=1), study.counts[k].max(axis=1) - mean],
+            marker="o",
+            capsize=3,
+            label=f"rank(A) = {label}",
+        )
+    ax.axhline(study.n, color="k", ls=":", lw=1, label=f"n = {study.n} tokens")
+    ax.set(xscale="log", xlabel="dimension d", ylabel="number of clusters at t = 30")
+    ax.set_xticks(study.dims, [str(x) for x in study.dims])
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.legend(fontsize=8)
     return ax
 
 
 # --------------------------------------------------------------------------------------
-# Chapter 8: tokens through a repeated stack
+# Chapter 5: orthogonal LoRA
 # --------------------------------------------------------------------------------------
-KIND_COLOURS = {"random words": "C0", "dummy text": "C1", "wikipedia": "C2"}
-
-
-def plot_depth_similarity(result, *, ax=None, skip_first: bool = True):
-    """Fig. 16: mean pairwise cosine similarity of the token states after every layer,
-    mean over the texts of each kind with their range as a band; dashed lines where the
-    trained stack ends and where each repetition ends."""
+def plot_orthogonal_spread(spread, *, ax=None):
+    """Final largest distance to the line against the initial one, per C (mean, min to
+    max as error bars), and the diagonal."""
     if ax is None:
-        _, ax = plt.subplots(figsize=(6.5, 3.4))
-    values = result.mean_no_first if skip_first else result.mean
-    for kind in result.kinds:
-        colour = KIND_COLOURS.get(kind, None)
-        _band(ax, result.layers, values[kind].T, colour, f"{kind} ({values[kind].shape[0]} texts)")
-    for k in range(1, result.times):
-        ax.axvline(k * result.trained_depth, color="k", ls="--" if k == 1 else ":", lw=0.9)
+        _, ax = plt.subplots(figsize=(5.6, 3.8))
+    eps_values, distance = spread.eps_values, spread.distance
+    for k, C in enumerate(spread.C_values):
+        mean = distance[k].mean(axis=1)
+        ax.errorbar(
+            eps_values,
+            mean,
+            yerr=[mean - distance[k].min(axis=1), distance[k].max(axis=1) - mean],
+            marker="o",
+            capsize=3,
+            label=f"C = {C:g}",
+        )
+    ax.plot(eps_values, eps_values, "k--", lw=1, label=r"$\varepsilon$")
     ax.set(
-        xlabel="layer (state after it; 0 = embeddings)",
-        ylabel="mean cosine similarity",
-        title="without the first token" if skip_first else "all tokens",
-        ylim=(min(0, float(np.min([v.min() for v in values.values()]))), 1.0),
+        xscale="log",
+        yscale="log",
+        xlabel=r"initial distance to the line $\varepsilon$",
+        ylabel=r"final $\max_i \mathrm{dist}(z_i, \mathbb{R}v)$",
     )
-    ax.legend(fontsize=8, loc="lower right")
-    return ax
-
-
-def plot_similarity_histograms(result, kind: str, *, axes=None):
-    """Figs 17-18: the distribution of pairwise cosine similarities (first token left
-    out, all texts of ``kind`` pooled) at each layer kept in ``result.samples``."""
-    layers = sorted(result.samples[kind])
-    if axes is None:
-        _, axes = plt.subplots(1, len(layers), figsize=(2.6 * len(layers), 2.6), sharex=True)
-    bins = np.linspace(-0.5, 1.0, 46)
-    for ax, layer in zip(np.ravel(axes), layers):
-        values = result.samples[kind][layer]
-        ax.hist(values, bins=bins, color=KIND_COLOURS.get(kind, "C0"), density=True)
-        ax.axvline(values.mean(), color="k", lw=1, ls="--")
-        ax.set(title=f"{kind}, after layer {layer}", xlabel="cosine similarity")
-        ax.title.set_fontsize(9)
-    np.ravel(axes)[0].set_ylabel("density")
-    return axes
-
-
-# --------------------------------------------------------------------------------------
-# Chapter 9: LoRA on a language model
-# --------------------------------------------------------------------------------------
-def plot_lora_learning(run, *, axes=None, window: int = 20):
-    """Training loss per step with its running mean, and held-out accuracy at every
-    checkpoint against the accuracy before fine-tuning and chance."""
-    if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(10, 3.4))
-    steps = np.arange(1, run.loss.size + 1)
-    axes[0].plot(steps, run.loss, color="0.75", lw=0.7, label="each step")
-    if run.loss.size >= window:
-        running = np.convolve(run.loss, np.ones(window) / window, mode="valid")
-        axes[0].plot(steps[window - 1 :], running, color="C0", lw=1.6, label=f"mean of {window} steps")
-    axes[0].set(xlabel="step", ylabel="loss at the answer (nats)", yscale="log")
-    axes[0].legend(fontsize=8)
-    if run.accuracy_curve:
-        at, accuracy = zip(*run.accuracy_curve)
-        axes[1].plot(at, accuracy, "o-", color="C2", ms=3, label="held-out accuracy")
-    axes[1].axhline(run.accuracy_before, color="k", ls="--", lw=1, label="before fine-tuning")
-    axes[1].axhline(0.5, color="0.5", ls=":", lw=1, label="chance")
-    axes[1].set(xlabel="step", ylabel="accuracy", ylim=(0.3, 1.0))
-    axes[1].legend(fontsize=8, loc="lower right")
-    return axes
-
-
-def plot_update_eigenvalues(run, *, ax=None):
-    """The paper's Fig. 15: for every layer, the paths of the nonzero eigenvalues of the
-    value-map update over the checkpoints (from 0 at the start), the final ones dotted."""
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6.5, 5))
-    eig = run.ov_eigenvalues  # (checkpoints, layers, r)
-    colours = plt.cm.viridis(np.linspace(0.9, 0.1, eig.shape[1]))
-    for layer in range(eig.shape[1]):
-        for k in range(eig.shape[2]):
-            path = eig[:, layer, k]
-            ax.plot(path.real, path.imag, color=colours[layer], lw=0.8, alpha=0.8)
-            ax.scatter(path[-1].real, path[-1].imag, color=colours[layer], s=14, zorder=3)
-    ax.axhline(0, color="0.8", lw=0.5)
-    ax.axvline(0, color="0.8", lw=0.5)
-    ax.set(xlabel="Re", ylabel="Im", title="eigenvalues of the value-map update, per layer")
-    mappable = plt.cm.ScalarMappable(cmap="viridis_r", norm=plt.Normalize(0, eig.shape[1] - 1))
-    ax.figure.colorbar(mappable, ax=ax, label="layer")
+    ax.legend(fontsize=8)
     return ax
