@@ -302,9 +302,8 @@ def test_codestyle_names_every_code_line_wider_than_the_column(tmp_path):
 
 
 def test_execute_puts_back_the_environment_it_changed(tmp_path, monkeypatch):
-    from lora_clusters.scale import ENV
-
     from lora_clusters import progress
+    from lora_clusters.scale import ENV
 
     root, chapter = _project(tmp_path)
     monkeypatch.setenv(progress.ENV, "on")  # one variable set, the other unset

@@ -8,9 +8,10 @@ computes anything.
 
 from __future__ import annotations
 
+import html
 import numbers
 
-__all__ = ["glue_all", "glue_figure", "table"]
+__all__ = ["Table", "glue_all", "glue_figure", "table"]
 
 
 def glue_all(values: dict) -> None:
@@ -43,13 +44,44 @@ def _cell(value) -> str:
     return str(value)
 
 
-def table(rows: list[dict]) -> str:
-    """Rows of equal keys as a plain-text table (right-aligned columns): what a chapter prints."""
-    if not rows:
-        return "(no rows)"
-    header = list(rows[0])
-    cells = [[_cell(row[key]) for key in header] for row in rows]
-    widths = [max(len(h), *(len(r[k]) for r in cells)) for k, h in enumerate(header)]
-    lines = ["  ".join(h.rjust(w) for h, w in zip(header, widths))]
-    lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells]
-    return "\n".join(lines)
+class Table:
+    """Rows of equal keys, shown as a table: an HTML ``<table class="lora-table">`` on
+    the site and in JupyterLab (it wraps within the text column instead of being cut
+    off), plain text with right-aligned columns when printed (``str``)."""
+
+    def __init__(self, rows: list[dict], caption: str = ""):
+        self.rows, self.caption = list(rows), caption
+        self.header = list(self.rows[0]) if self.rows else []
+        self.cells = [[_cell(row[key]) for key in self.header] for row in self.rows]
+
+    def __str__(self) -> str:
+        if not self.rows:
+            return "(no rows)"
+        widths = [max(len(h), *(len(r[k]) for r in self.cells)) for k, h in enumerate(self.header)]
+        lines = ["  ".join(h.rjust(w) for h, w in zip(self.header, widths))]
+        lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in self.cells]
+        return "\n".join(([self.caption] if self.caption else []) + lines)
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        if not self.rows:
+            return "<p>(no rows)</p>"
+        numeric = [all(_is_number(row[key]) for row in self.rows) for key in self.header]
+
+        def cell(tag, text, number):
+            return f'<{tag} class="{"num" if number else "text"}">{html.escape(text)}</{tag}>'
+
+        head = "".join(cell("th", h, n) for h, n in zip(self.header, numeric))
+        body = "".join("<tr>" + "".join(cell("td", c, n) for c, n in zip(r, numeric)) + "</tr>" for r in self.cells)
+        caption = f"<caption>{html.escape(self.caption)}</caption>" if self.caption else ""
+        return f'<table class="lora-table">{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, numbers.Number) and not isinstance(value, bool) and type(value).__name__ != "bool_"
+
+
+def table(rows: list[dict], caption: str = "") -> Table:
+    """Rows of equal keys as a :class:`Table` (display it, or print it as text)."""
+    return Table(rows, caption)

@@ -133,6 +133,26 @@ class LayerSimilarities:
     def layers(self) -> np.ndarray:
         return np.arange(self.trained_depth * self.times + 1)
 
+    def rows(self) -> list[dict]:
+        """Per kind of text, the mean similarity (first token left out; its spread over
+        the texts; and with the first token) after the embeddings, at the trained depth
+        and at the end of the repeated stack: Chapter 8's table."""
+        marks = (("embeddings", 0), ("trained depth", self.trained_depth), ("end", self.trained_depth * self.times))
+        rows = []
+        for kind in self.kinds:
+            for label, layer in marks:
+                mean, spread = self.at(kind, layer)
+                rows.append(
+                    {
+                        "text": kind,
+                        "after": f"{label} ({layer})",
+                        "mean cosine": mean,
+                        "sd over texts": spread,
+                        "with first token": self.at(kind, layer, False)[0],
+                    }
+                )
+        return rows
+
     def at(self, kind: str, layer: int, skip_first: bool = True) -> tuple[float, float]:
         """Mean and standard deviation over the texts of ``kind`` after ``layer``."""
         values = (self.mean_no_first if skip_first else self.mean)[kind][:, layer]

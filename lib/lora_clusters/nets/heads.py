@@ -45,6 +45,18 @@ class AttentionWeights:
     value: list
     output: list
 
+    def summary(self) -> dict:
+        """The model's shape, as Chapter 7's first table shows it."""
+        return {
+            "model": self.name,
+            "family": self.family,
+            "layers": self.n_layers,
+            "query heads": self.n_heads,
+            "key/value heads": self.n_kv_heads,
+            "head dim": self.head_dim,
+            "d": self.d,
+        }
+
     @property
     def group(self) -> int:
         """Query heads per key/value head (1 without grouped-query attention)."""

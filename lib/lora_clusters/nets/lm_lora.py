@@ -53,6 +53,7 @@ __all__ = [
     "imdb_reviews",
     "review_snippets",
     "stored_run",
+    "value_map_glue_values",
     "train_value_lora",
     "value_map_change",
 ]
@@ -481,3 +482,30 @@ def value_map_change(weights: AttentionWeights, run: LoRARun) -> list[dict]:
             }
         )
     return rows
+
+
+def value_map_glue_values(change: list[dict]) -> dict:
+    """What Chapter 9 quotes of :func:`value_map_change`: the largest and median
+    relative change of a layer's largest eigenvalue modulus, the count of eigenvalues
+    that end outside the pre-trained disc, how far outside the farthest ends, and the
+    sentence that compares this with the paper's observation on Llama-2."""
+    relative = np.array([row["relative change"] for row in change])
+    excess = float(max(relative.max(), 0.0))
+    if excess < 0.01:
+        clause = (
+            "as the paper observed for Llama-2, LoRA on the value matrices creates no outlier "
+            "eigenvalues: what ends outside the pre-trained disc is outside by less than one percent"
+        )
+    else:
+        clause = (
+            "unlike what the paper observed for Llama-2, LoRA on the value matrices pushes "
+            "eigenvalues well out of the pre-trained disc"
+        )
+    return {
+        "lm_map_change_max": float(np.abs(relative).max()),
+        "lm_map_change_median": float(np.median(np.abs(relative))),
+        "lm_new_outliers": sum(row["new outliers"] for row in change),
+        # how far outside the pre-trained disc the largest eigenvalue ends
+        "lm_outside_by": excess,
+        "lm_outlier_clause": clause,
+    }

@@ -13,7 +13,7 @@ import numpy as np
 from .head_spectra import HeadSpectra
 from .heads import AttentionWeights
 
-__all__ = ["quantization_effect", "quantized"]
+__all__ = ["EFFECT_LABELS", "effect_rows", "quantization_effect", "quantized"]
 
 
 def quantized(weights: AttentionWeights, kind: str = "Q4_1") -> AttentionWeights:
@@ -76,3 +76,25 @@ def quantization_effect(exact: HeadSpectra, rounded: HeadSpectra, rtol: float = 
         "quant_verdict_changed": int((exact.holds != rounded.holds).sum()),
         "quant_heads": int(exact.holds.size),
     }
+
+
+#: what each number of :func:`quantization_effect` measures, as Chapter 7's table says it
+EFFECT_LABELS = {
+    "quant_weight_error": "median change of a weight matrix (% of its Frobenius norm)",
+    "quant_top_sv_median": "median change of a head's top singular value (%)",
+    "quant_top_sv_max": "largest change of a head's top singular value (%)",
+    "quant_top_eig_median": "median change of a value map's top eigenvalue (%)",
+    "quant_top_eig_max": "largest change of a value map's top eigenvalue (%)",
+    "quant_sv_noise": "median change of a layer singular value (% of the largest)",
+    "quant_rank_changed": "heads whose rank at 1e-2 changed",
+    "quant_layer_rank_changed": "layers whose rank at 1e-2 changed",
+    "quant_layer_rank_max_change": "largest change of a layer's rank",
+    "quant_layers": "layers",
+    "quant_verdict_changed": "heads whose Thm 5.4 verdict changed",
+    "quant_heads": "heads",
+}
+
+
+def effect_rows(effect: dict) -> list[dict]:
+    """:func:`quantization_effect` as table rows with readable names."""
+    return [{"measure": EFFECT_LABELS.get(key, key), "value": value} for key, value in effect.items()]
