@@ -347,6 +347,84 @@ def _check_output_size(n_frames: float, y0: np.ndarray) -> None:
         )
 
 
+def _checked_steps(t_max, dt, save_every) -> tuple[float, float, int]:
+    """Validated ``t_max``, ``dt`` (at most ``t_max``) and ``save_every`` of :func:`simulate`."""
+    t_max = positive_scalar(t_max, "t_max")
+    dt = positive_scalar(dt, "dt")
+    if dt > t_max:
+        raise ValueError(f"dt must be at most t_max = {t_max!r}, got dt = {dt!r}")
+    return t_max, dt, positive_int(save_every, "save_every")
+
+
+def _integrator_options(options, **overrides) -> IntegratorOptions:
+    """``options`` (default :class:`IntegratorOptions`) with the fields given in
+    ``overrides`` that are not None replaced."""
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if options is not None and not isinstance(options, IntegratorOptions):
+        raise ValueError(f"options must be an IntegratorOptions, got {type(options).__name__}")
+    return replace(options or IntegratorOptions(), **overrides)
+
+
+def _check_logit_range(y0: np.ndarray, Qb: np.ndarray, Kb: np.ndarray) -> None:
+    r"""Refuse tokens whose logits :math:`\langle Qz_i, Kz_j\rangle` of eq. (8) overflow at t = 0.
+
+    The rescaled tokens stay in the convex hull of their start, and the logits times
+    :math:`e^{2ct}` are computed from them, so they must be finite at t = 0.
+    """
+    scale = float(np.abs(y0).max())
+    if scale * scale * max(float(np.abs(Qb).max()), 1.0) * max(float(np.abs(Kb).max()), 1.0) > _MAX_LOGIT:
+        raise ValueError(
+            f"x0 is too large (largest entry {scale:.3g}): the attention logits <Qx_i, Kx_j> "
+            "overflow float64; rescale the tokens"
+        )
+
+
+def _frame_stop(stop_when, batched: bool):
+    """``stop_when`` as the integrators call it, on states (B, n, d): an unbatched run's
+    callback is given the one output frame (n, d)."""
+    if stop_when is None or batched:
+        return stop_when
+
+    def stop(t, y):
+        return stop_when(t, y[0])
+
+    return stop
+
+
+def _integrate(field_, y0, t_max, dt, grid, opts, save_every, stop, progress) -> integrators.Solution:
+    """Run :func:`~lora_clusters.integrators.rk4` (step ``dt``) or
+    :func:`~lora_clusters.integrators.dopri5` (output at ``grid``, first trial step
+    ``min(dt, max_step)``) on the velocity field ``field_`` from ``y0``."""
+    if opts.method == "rk4":
+        return integrators.rk4(field_, y0, t_max, dt, save_every=save_every, stop_when=stop, progress=progress)
+    max_step = t_max if opts.max_step is None else opts.max_step
+    return integrators.dopri5(
+        field_,
+        y0,
+        t_max,
+        grid,
+        h0=min(dt, max_step),
+        rtol=opts.rtol,
+        atol=opts.atol,
+        max_step=max_step,
+        stop_when=stop,
+        progress=progress,
+    )
+
+
+def _finite_states(sol: integrators.Solution, rescaled: bool) -> np.ndarray:
+    """The saved states stacked as (B, m, n, d), refusing any that left the float64 range."""
+    arr = np.stack(sol.states, axis=1)
+    if not np.all(np.isfinite(arr)):
+        hint = (
+            "with rescaled=False the tokens grow like e^{tV}: use rescaled=True for long horizons"
+            if not rescaled
+            else "the rescaled tokens diverged (is a step or tolerance too large?)"
+        )
+        raise FloatingPointError(f"the states left the float64 range; {hint}")
+    return arr
+
+
 def simulate(
     x0,
     Q,
@@ -405,62 +483,19 @@ def simulate(
     Trajectory with ``t`` (m,) and ``states`` (m, n, d) or (B, m, n, d).
     """
     y0, Qb, Kb, Vb, batched = _checked_inputs(x0, Q, K, V)
-    t_max = positive_scalar(t_max, "t_max")
-    dt = positive_scalar(dt, "dt")
-    if dt > t_max:
-        raise ValueError(f"dt must be at most t_max = {t_max!r}, got dt = {dt!r}")
-    save_every = positive_int(save_every, "save_every")
-    overrides = {k: v for k, v in dict(method=method, rtol=rtol, atol=atol, max_step=max_step).items() if v is not None}
-    if options is not None and not isinstance(options, IntegratorOptions):
-        raise ValueError(f"options must be an IntegratorOptions, got {type(options).__name__}")
-    opts = replace(options or IntegratorOptions(), **overrides)
+    t_max, dt, save_every = _checked_steps(t_max, dt, save_every)
+    opts = _integrator_options(options, method=method, rtol=rtol, atol=atol, max_step=max_step)
     if stop_when is not None and not callable(stop_when):
         raise ValueError(f"stop_when must be a callable (t, states) -> bool, got {stop_when!r}")
     if rescaled:
-        # z stays in the hull of its start, and the logits <Qz_i, Kz_j> times e^{2ct} are
-        # computed from them: they must be finite at t = 0
-        scale = float(np.abs(y0).max())
-        if scale * scale * max(float(np.abs(Qb).max()), 1.0) * max(float(np.abs(Kb).max()), 1.0) > _MAX_LOGIT:
-            raise ValueError(
-                f"x0 is too large (largest entry {scale:.3g}): the attention logits <Qx_i, Kx_j> "
-                "overflow float64; rescale the tokens"
-            )
+        _check_logit_range(y0, Qb, Kb)
     grid = _output_grid(t_max, dt, save_every, t_eval, opts.method)
     n_frames = (fixed_step_count(t_max, dt) / save_every + 2) if grid is None else grid.size
     _check_output_size(n_frames, y0)
 
     field_ = _Field(Qb, Kb, Vb, rescaled)
-    if stop_when is None or batched:
-        stop = stop_when
-    else:
-
-        def stop(t, y):  # the callback sees one output frame, (n, d)
-            return stop_when(t, y[0])
-
-    if opts.method == "rk4":
-        sol = integrators.rk4(field_, y0, t_max, dt, save_every=save_every, stop_when=stop, progress=progress)
-    else:
-        max_step = t_max if opts.max_step is None else opts.max_step
-        sol = integrators.dopri5(
-            field_,
-            y0,
-            t_max,
-            grid,
-            h0=min(dt, max_step),
-            rtol=opts.rtol,
-            atol=opts.atol,
-            max_step=max_step,
-            stop_when=stop,
-            progress=progress,
-        )
-    arr = np.stack(sol.states, axis=1)  # (B, m, n, d)
-    if not np.all(np.isfinite(arr)):
-        hint = (
-            "with rescaled=False the tokens grow like e^{tV}: use rescaled=True for long horizons"
-            if not rescaled
-            else "the rescaled tokens diverged (is a step or tolerance too large?)"
-        )
-        raise FloatingPointError(f"the states left the float64 range; {hint}")
+    sol = _integrate(field_, y0, t_max, dt, grid, opts, save_every, _frame_stop(stop_when, batched), progress)
+    arr = _finite_states(sol, rescaled)  # (B, m, n, d)
     return Trajectory(
         t=sol.t,
         states=arr if batched else arr[0],

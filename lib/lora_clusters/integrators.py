@@ -164,6 +164,96 @@ def _hermite(t0, y0, f0, t1, y1, f1, tau):
     return (2 * s3 - 3 * s2 + 1) * y0 + (s3 - 2 * s2 + s) * h * f0 + (3 * s2 - 2 * s3) * y1 + (s3 - s2) * h * f1
 
 
+def _check_max_step(t_max: float, max_step: float) -> None:
+    """Refuse a largest step that needs more than :data:`MAX_STEPS` steps to reach ``t_max``."""
+    if not t_max / max_step <= MAX_STEPS:
+        raise ValueError(
+            f"max_step = {max_step!r} needs at least {t_max / max_step:.3g} steps to reach t_max = "
+            f"{t_max!r}; at most {MAX_STEPS:.0e} are allowed"
+        )
+
+
+def _dp_stages(f: Callable, t: float, y: np.ndarray, fy: np.ndarray, h: float) -> tuple[np.ndarray, np.ndarray]:
+    r"""The seven stage slopes of one Dormand-Prince step of size ``h`` from ``(t, y)``.
+
+    Stage i is evaluated at :math:`y + h\sum_{j<i} a_{ij} k_j`, with :math:`k_1 = f(t, y)`
+    given as ``fy`` (Dormand & Prince 1980, Table 2).  Returns the slopes ``k``,
+    shape (7,) + y.shape, and the last stage point, which is the fifth-order solution
+    (first same as last: ``k[6]`` is its slope).
+    """
+    k = np.empty((7,) + y.shape)  # the stage slopes, flattened below as (7, N)
+    k[0] = fy
+    slopes = k.reshape(7, -1)
+    for i in range(1, 7):
+        yi = y + h * (_DP_A_MATRIX[i, :i] @ slopes[:i]).reshape(y.shape)
+        k[i] = f(t + _DP_C[i] * h, yi)
+    return k, yi
+
+
+def _error_norm(k: np.ndarray, h: float, y: np.ndarray, y_new: np.ndarray, rtol: float, atol: float) -> float:
+    r"""The scaled local error of a step (the norm in the module docstring).
+
+    The error estimate :math:`e = h\sum_i (b_i - \hat b_i) k_i` is divided by
+    :math:`\text{atol} + \text{rtol}\max(|y|, |y'|)`, averaged in square over each batch
+    member and the worst member's root is returned; a step is accepted when it is <= 1.
+    """
+    err_vec = h * (_DP_E @ k.reshape(7, -1)).reshape(y.shape)
+    scale = atol + rtol * np.maximum(np.abs(y), np.abs(y_new))
+    ratio = err_vec / scale
+    # RMS over each batch member, worst member of the batch
+    return float(np.sqrt(np.mean(ratio * ratio, axis=tuple(range(1, y.ndim)))).max())
+
+
+def _step_factor(err: float) -> float:
+    r"""The standard step-size controller: :math:`h \to h \cdot 0.9\,\mathrm{err}^{-1/5}`,
+    the factor kept in [0.2, 5] (5 when the error is 0)."""
+    return 5.0 if err == 0.0 else min(5.0, max(0.2, 0.9 * err**-0.2))
+
+
+def _step_end(t: float, h: float, t_max: float) -> float:
+    """t + h, snapped to ``t_max`` when within rounding of it."""
+    t_new = t + h
+    if t_max - t_new < 1e-12 * max(1.0, t_max):
+        t_new = t_max
+    return t_new
+
+
+class _DenseOutput:
+    """The output times of :func:`dopri5` reached so far and the states there: the
+    accepted states themselves, or between two accepted steps the cubic Hermite
+    interpolant (:func:`_hermite`)."""
+
+    def __init__(self, t_eval):
+        self.t_eval = t_eval
+        self.next = 0
+        self.times, self.states = [], []
+
+    def _due(self, t_end: float) -> list:
+        """The requested times up to ``t_end`` not yet produced, in order."""
+        first = self.next
+        while self.next < len(self.t_eval) and self.t_eval[self.next] <= t_end:
+            self.next += 1
+        return [float(self.t_eval[i]) for i in range(first, self.next)]
+
+    def start(self, y: np.ndarray) -> None:
+        """The requested times <= 0 all get the initial state."""
+        for tau in self._due(0.0):
+            self.times.append(tau)
+            self.states.append(y.copy())
+
+    def step(self, t, y, fy, t_new, y_new, f_new) -> None:
+        """The requested times in (t, t_new] after the accepted step from t to t_new."""
+        for tau in self._due(t_new):
+            self.states.append(y_new.copy() if tau == t_new else _hermite(t, y, fy, t_new, y_new, f_new, tau))
+            self.times.append(tau)
+
+    def stop(self, t: float, y: np.ndarray) -> None:
+        """A run stopped early ends with its state at ``t`` (unless already saved there)."""
+        if not self.times or self.times[-1] < t:
+            self.times.append(t)
+            self.states.append(y.copy())
+
+
 def dopri5(
     f: Callable,
     y0: np.ndarray,
@@ -180,67 +270,37 @@ def dopri5(
     """Adaptive Dormand-Prince 5(4) from t = 0 to ``t_max``, first trial step ``h0``,
     output at the increasing times ``t_eval`` (within [0, t_max]) by cubic Hermite
     interpolation.  ``stop_when(t, y)`` is checked after every accepted step."""
-    if not t_max / max_step <= MAX_STEPS:
-        raise ValueError(
-            f"max_step = {max_step!r} needs at least {t_max / max_step:.3g} steps to reach t_max = "
-            f"{t_max!r}; at most {MAX_STEPS:.0e} are allowed"
-        )
+    _check_max_step(t_max, max_step)
     t = 0.0
     y = y0
     fy = f(t, y)
     h = min(h0, max_step, t_max)
-    times, states = [], []
-    next_out = 0
-    while next_out < len(t_eval) and t_eval[next_out] <= 0.0:
-        times.append(float(t_eval[next_out]))
-        states.append(y.copy())
-        next_out += 1
+    out = _DenseOutput(t_eval)
+    out.start(y)
     n_steps = n_rejected = 0
     bar = progress_bar(t_max, "simulate", unit="t", enabled=progress)
     stopped = False
-    reduce_axes = tuple(range(1, y.ndim))
     while t < t_max and not stopped:
         h = min(h, max_step, t_max - t)
-        k = np.empty((7,) + y.shape)  # the stage slopes, flattened below as (7, N)
-        k[0] = fy
-        slopes = k.reshape(7, -1)
-        for i in range(1, 7):
-            yi = y + h * (_DP_A_MATRIX[i, :i] @ slopes[:i]).reshape(y.shape)
-            k[i] = f(t + _DP_C[i] * h, yi)
-        y_new = yi  # the 7th stage point is the 5th-order solution (FSAL)
-        err_vec = h * (_DP_E @ slopes).reshape(y.shape)
-        scale = atol + rtol * np.maximum(np.abs(y), np.abs(y_new))
-        ratio = err_vec / scale
-        # RMS over each batch member, worst member of the batch
-        err = float(np.sqrt(np.mean(ratio * ratio, axis=reduce_axes)).max())
+        k, y_new = _dp_stages(f, t, y, fy, h)
+        err = _error_norm(k, h, y, y_new, rtol, atol)
         if not math.isfinite(err):
             raise FloatingPointError(f"non-finite state at t = {t:.6g}; the dynamics blew up")
         if err <= 1.0:
-            t_new = t + h
-            if t_max - t_new < 1e-12 * max(1.0, t_max):
-                t_new = t_max
-            f_new = k[6]
-            while next_out < len(t_eval) and t_eval[next_out] <= t_new:
-                tau = float(t_eval[next_out])
-                states.append(y_new.copy() if tau == t_new else _hermite(t, y, fy, t_new, y_new, f_new, tau))
-                times.append(tau)
-                next_out += 1
-            t, y, fy = t_new, y_new, f_new
+            t_new = _step_end(t, h, t_max)
+            out.step(t, y, fy, t_new, y_new, k[6])
+            t, y, fy = t_new, y_new, k[6]
             n_steps += 1
             if bar is not None:
                 bar.update(t - bar.n)
-            if stop_when is not None and bool(stop_when(t, y)):
-                stopped = t < t_max
-                if stopped and (not times or times[-1] < t):
-                    times.append(t)
-                    states.append(y.copy())
+            stopped = stop_when is not None and bool(stop_when(t, y)) and t < t_max
+            if stopped:
+                out.stop(t, y)
         else:
             n_rejected += 1
-        # standard step-size controller with safety factor 0.9 and growth in [0.2, 5]
-        factor = 5.0 if err == 0.0 else min(5.0, max(0.2, 0.9 * err**-0.2))
-        h = h * factor
+        h = h * _step_factor(err)
         if h < 1e-14 * max(1.0, t):
             raise FloatingPointError(f"step size underflow at t = {t:.6g}")
     if bar is not None:
         bar.close()
-    return Solution(np.array(times), states, n_steps, n_rejected, stopped)
+    return Solution(np.array(out.times), out.states, n_steps, n_rejected, stopped)

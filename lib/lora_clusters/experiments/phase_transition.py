@@ -150,35 +150,60 @@ def phase_transition_sweep(
     if eps.size == 0 or np.any(eps <= 0):
         raise ValueError("eps must be a non-empty array of positive perturbation sizes")
     delta = positive_scalar(delta, "delta")
-    d = x0.shape[1]
-    identity = np.eye(d)
+    reference = _checked_reference(reference, x0, delta, t_reference, cluster_tol, rtol, atol)
+    watch = _ExitWatch(reference.centers, reference.T_delta, delta, eps.size)
+    traj = _perturbed_runs(x0, eps, t_max, rtol, atol, watch, progress)
+    T_enter, T_star = _exit_times(traj, reference, delta, watch)
+    return PhaseSweep(eps, delta, reference.T_delta, T_enter, T_star, reference.centers, traj.n_steps, traj.nfev)
+
+
+def _checked_reference(reference, x0, delta, t_reference, cluster_tol, rtol, atol) -> ReferenceClusters:
+    """``reference`` if it was computed for ``x0`` and ``delta``, or when None the
+    unperturbed clusters computed now (step 1 of :func:`phase_transition_sweep`)."""
     if reference is None:
-        reference = reference_clusters(
-            x0, delta, t_reference=t_reference, cluster_tol=cluster_tol, rtol=rtol, atol=atol
-        )
-    elif not isinstance(reference, ReferenceClusters):
+        return reference_clusters(x0, delta, t_reference=t_reference, cluster_tol=cluster_tol, rtol=rtol, atol=atol)
+    if not isinstance(reference, ReferenceClusters):
         raise TypeError(
             f"reference must be a ReferenceClusters (from reference_clusters), got {type(reference).__name__}"
         )
-    elif reference.x0.shape != x0.shape or not np.array_equal(reference.x0, x0) or reference.delta != delta:
+    if reference.x0.shape != x0.shape or not np.array_equal(reference.x0, x0) or reference.delta != delta:
         raise ValueError("reference was computed for other initial tokens or another delta than x0 and delta")
-    centers, T_delta = reference.centers, reference.T_delta
+    return reference
 
-    # the exit is also watched at every accepted step, which can catch a short excursion
-    # between two points of the output grid; T* is the first exit over both sets of samples
-    entered_at = np.full(eps.size, np.inf)
-    exited_at = np.full(eps.size, np.inf)
 
-    def all_exited(t, states):
-        worst = measures.distance_to_clusters(states, centers).max(axis=-1)
-        if t >= T_delta:
-            new_exit = np.isfinite(entered_at) & np.isinf(exited_at) & (worst > delta)
-            exited_at[new_exit] = t
-            entered_at[np.isinf(entered_at) & (worst <= delta)] = t
-        return bool(np.isfinite(exited_at).all())
+class _ExitWatch:
+    r"""The ``stop_when`` of the perturbed runs: after :math:`T_\delta`, records per run
+    the first accepted step at which its tokens are all within ``delta`` of the clusters
+    (``entered_at``) and the first one after that at which
+    :math:`\max_i \mathrm{dist}(\tilde z_i, C) > \delta` (``exited_at``, Sec. 5);
+    returns True once every run has exited.
 
+    Watching every accepted step can catch a short excursion between two points of the
+    output grid; :math:`T^*` is the first exit over both sets of samples.
+    """
+
+    def __init__(self, centers: np.ndarray, T_delta: float, delta: float, n_runs: int):
+        self.centers, self.T_delta, self.delta = centers, T_delta, delta
+        self.entered_at = np.full(n_runs, np.inf)
+        self.exited_at = np.full(n_runs, np.inf)
+
+    def __call__(self, t: float, states: np.ndarray) -> bool:
+        worst = measures.distance_to_clusters(states, self.centers).max(axis=-1)
+        if t >= self.T_delta:
+            new_exit = np.isfinite(self.entered_at) & np.isinf(self.exited_at) & (worst > self.delta)
+            self.exited_at[new_exit] = t
+            self.entered_at[np.isinf(self.entered_at) & (worst <= self.delta)] = t
+        return bool(np.isfinite(self.exited_at).all())
+
+
+def _perturbed_runs(x0, eps, t_max, rtol, atol, watch: _ExitWatch, progress) -> dynamics.Trajectory:
+    r"""Step 2 of :func:`phase_transition_sweep`: the rescaled flow (8) with Q = K = I and
+    :math:`\tilde V_\varepsilon` for every ``eps``, one batch over V, adaptive, output on
+    :func:`exit_time_grid`, stopped by ``watch`` once every run has exited."""
+    d = x0.shape[1]
+    identity = np.eye(d)
     grid = exit_time_grid(t_max)
-    traj = dynamics.simulate(
+    return dynamics.simulate(
         x0,
         identity,
         identity,
@@ -188,21 +213,29 @@ def phase_transition_sweep(
         t_eval=grid,
         rtol=rtol,
         atol=atol,
-        stop_when=all_exited,
+        stop_when=watch,
         progress=progress,
     )
-    worst = measures.distance_to_clusters(traj.states, centers).max(axis=-1)  # (B, m)
-    T_enter = np.full(eps.size, np.inf)
-    T_star = np.full(eps.size, np.inf)
-    for b in range(eps.size):
-        inside = np.flatnonzero((traj.t >= T_delta) & (worst[b] <= delta))
+
+
+def _exit_times(traj, reference: ReferenceClusters, delta: float, watch: _ExitWatch) -> tuple[np.ndarray, np.ndarray]:
+    r"""Per run, the entry time :math:`T_{\text{enter}}` (first sample at or after
+    :math:`T_\delta` with every token within ``delta`` of the clusters) and the exit time
+    :math:`T^*(\delta)` (first later sample with one farther), on the output grid of
+    ``traj`` and at the accepted steps seen by ``watch``, whichever came first."""
+    worst = measures.distance_to_clusters(traj.states, reference.centers).max(axis=-1)  # (B, m)
+    n_runs = worst.shape[0]
+    T_enter = np.full(n_runs, np.inf)
+    T_star = np.full(n_runs, np.inf)
+    for b in range(n_runs):
+        inside = np.flatnonzero((traj.t >= reference.T_delta) & (worst[b] <= delta))
         if inside.size:
             T_enter[b] = traj.t[inside[0]]
             out = np.flatnonzero((traj.t > T_enter[b]) & (worst[b] > delta))
             T_star[b] = traj.t[out[0]] if out.size else np.inf
-        T_enter[b] = min(T_enter[b], entered_at[b])
-        T_star[b] = min(T_star[b], exited_at[b])
-    return PhaseSweep(eps, delta, T_delta, T_enter, T_star, centers, traj.n_steps, traj.nfev)
+        T_enter[b] = min(T_enter[b], watch.entered_at[b])
+        T_star[b] = min(T_star[b], watch.exited_at[b])
+    return T_enter, T_star
 
 
 @dataclass

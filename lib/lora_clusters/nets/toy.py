@@ -337,45 +337,19 @@ def _pretrain(config, depth, seeds, progress, dtype) -> PretrainResult:
     seeds = tuple(config.seeds if seeds is None else seeds)
     dev = default_device()
     data = arithmetic_data(config.p, "+")
-    models = [initial_model(config.p, config.d, depth, s) for s in seeds]
-    stack = Stack.from_models(models)
-    for k in stack.params:
-        stack.params[k] = stack.params[k].to(dev, dtype).requires_grad_(True)
+    stack = _trainable_stack(config, depth, seeds, dev, dtype)
     masks = torch.stack([data.split(config.train_fraction, s) for s in seeds]).to(dev, dtype)
     M, E = len(seeds), config.epochs
     lr = torch.full((M,), config.lr, dtype=dtype, device=dev)
     opt = StackedAdamW(list(stack.params.values()), lr, config.betas, config.weight_decay, clip=config.clip)
     # loss, train, test, all accuracy, lr: on the device until the end (no per-epoch sync)
     curves = torch.zeros(5, E, M, dtype=dtype, device=dev)
-    best = torch.full((M,), math.inf, dtype=dtype, device=dev)
-    bad = torch.zeros(M, dtype=dtype, device=dev)
+    plateau = _Plateau(config.plateau, M, dtype, dev)
     tokens, targets = data.tokens.to(dev), data.targets.to(dev)
     bar = progress_bar(E, f"pre-training depth {depth}", unit="epoch", enabled=progress)
     start = time.perf_counter()
     for epoch in range(E):
-        if config.schedule == "cosine":
-            lr.fill_(config.lr * (0.1 + 0.45 * (1 + math.cos(math.pi * epoch / E))))
-        logits = stack.logits(tokens)  # (M, p^2, p): every pair, one forward
-        losses = nn.functional.cross_entropy(logits.reshape(-1, config.p), targets.repeat(M), reduction="none").view(
-            M, -1
-        )
-        train_loss = _masked_mean(losses, masks)
-        opt.zero_grad()
-        train_loss.sum().backward()
-        opt.step()
-        with torch.no_grad():
-            correct = (logits.argmax(-1) == targets).to(dtype)
-            curves[:, epoch] = torch.stack(
-                [train_loss, _masked_mean(correct, masks), _masked_mean(correct, 1 - masks), correct.mean(-1), lr]
-            )
-            if config.plateau is not None:  # ReduceLROnPlateau on the train loss, model by model
-                factor, patience = config.plateau
-                improved = train_loss < best * (1 - 1e-4)
-                best = torch.where(improved, train_loss, best)
-                bad = torch.where(improved, torch.zeros_like(bad), bad + 1)
-                cut = bad > patience
-                lr.copy_(torch.where(cut, lr * factor, lr))
-                bad = torch.where(cut, torch.zeros_like(bad), bad)
+        _pretrain_epoch(config, epoch, stack, opt, tokens, targets, masks, curves, plateau)
         if bar is not None:
             bar.update(1)
     if bar is not None:
@@ -386,6 +360,72 @@ def _pretrain(config, depth, seeds, progress, dtype) -> PretrainResult:
     return PretrainResult(
         config, depth, seeds, stack, masks.bool().cpu(), c[0], c[1], c[2], c[3], c[4], time.perf_counter() - start
     )
+
+
+def _trainable_stack(config, depth: int, seeds: tuple, dev, dtype) -> Stack:
+    """The initial models of ``seeds`` (:func:`initial_model`) stacked, on ``dev`` in
+    ``dtype``, every parameter requiring its gradient."""
+    models = [initial_model(config.p, config.d, depth, s) for s in seeds]
+    stack = Stack.from_models(models)
+    for k in stack.params:
+        stack.params[k] = stack.params[k].to(dev, dtype).requires_grad_(True)
+    return stack
+
+
+def _train_loss(logits: torch.Tensor, targets: torch.Tensor, masks: torch.Tensor, p: int) -> torch.Tensor:
+    """Per model, the mean cross-entropy of the logits (M, p^2, p) over its training
+    pairs (``masks`` (M, p^2)): (M,)."""
+    M = logits.shape[0]
+    losses = nn.functional.cross_entropy(logits.reshape(-1, p), targets.repeat(M), reduction="none").view(M, -1)
+    return _masked_mean(losses, masks)
+
+
+def _correct(logits: torch.Tensor, targets: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """1 where the arg-max of the logits (M, p^2, p) is the target, else 0: (M, p^2)."""
+    return (logits.argmax(-1) == targets).to(dtype)
+
+
+class _Plateau:
+    """ReduceLROnPlateau on the train loss, model by model (torch's rule: an improvement
+    is a relative decrease by 1e-4; after ``patience`` epochs without one the rate is
+    multiplied by ``factor``).  ``setting`` is (factor, patience), or None: no schedule."""
+
+    def __init__(self, setting, M: int, dtype: torch.dtype, dev):
+        self.setting = setting
+        self.best = torch.full((M,), math.inf, dtype=dtype, device=dev)
+        self.bad = torch.zeros(M, dtype=dtype, device=dev)
+
+    def step(self, train_loss: torch.Tensor, lr: torch.Tensor) -> None:
+        """Update the per-model rates ``lr`` (M,) in place after an epoch with ``train_loss``."""
+        if self.setting is None:
+            return
+        factor, patience = self.setting
+        improved = train_loss < self.best * (1 - 1e-4)
+        self.best = torch.where(improved, train_loss, self.best)
+        self.bad = torch.where(improved, torch.zeros_like(self.bad), self.bad + 1)
+        cut = self.bad > patience
+        lr.copy_(torch.where(cut, lr * factor, lr))
+        self.bad = torch.where(cut, torch.zeros_like(self.bad), self.bad)
+
+
+def _pretrain_epoch(config, epoch, stack, opt, tokens, targets, masks, curves, plateau: _Plateau) -> None:
+    """One full-batch AdamW step of every model on its addition pairs; ``curves[:, epoch]``
+    gets the train loss, train / held-out / all-pairs accuracy (of the forward before
+    the step) and the learning rate; then the cosine or plateau schedule."""
+    lr = opt.lr
+    if config.schedule == "cosine":
+        lr.fill_(config.lr * (0.1 + 0.45 * (1 + math.cos(math.pi * epoch / config.epochs))))
+    logits = stack.logits(tokens)  # (M, p^2, p): every pair, one forward
+    train_loss = _train_loss(logits, targets, masks, config.p)
+    opt.zero_grad()
+    train_loss.sum().backward()
+    opt.step()
+    with torch.no_grad():
+        correct = _correct(logits, targets, masks.dtype)
+        curves[:, epoch] = torch.stack(
+            [train_loss, _masked_mean(correct, masks), _masked_mean(correct, 1 - masks), correct.mean(-1), lr]
+        )
+        plateau.step(train_loss, lr)
 
 
 # --------------------------------------------------------------------------------------
@@ -468,18 +508,10 @@ def _finetune(pretrained, lr, scaling, epochs, init, full_rank, progress) -> Fin
     seeds, dev = pretrained.seeds, default_device()
     stack = Stack({k: v.to(dev) for k, v in pretrained.stack.params.items()}, pretrained.depth, pretrained.stack.p)
     dtype = stack.params["value"].dtype
-    if full_rank:
-        A = torch.zeros(len(seeds), stack.d, stack.d, dtype=dtype)
-        B = torch.eye(stack.d, dtype=dtype).repeat(len(seeds), 1, 1)
-    elif init is None:
-        A, B = lora_init(stack.d, config.lora_rank, seeds, dtype)
-    else:
-        A, B = (t.clone() for t in init)
-    A, B = A.to(dev).requires_grad_(True), B.to(dev).requires_grad_(not full_rank)
+    A, B = _lora_start(config, stack, seeds, init, full_rank, dev)
     sub, add = arithmetic_data(config.p, "-"), arithmetic_data(config.p, "+")
     masks = torch.stack([sub.split(config.sub_train_fraction, s) for s in seeds]).to(dev, dtype)
-    sub_tokens, sub_targets = sub.tokens.to(dev), sub.targets.to(dev)
-    add_tokens, add_targets = add.tokens.to(dev), add.targets.to(dev)
+    tasks = (sub.tokens.to(dev), sub.targets.to(dev), add.tokens.to(dev), add.targets.to(dev))
     M = len(seeds)
     trained = [A] if full_rank else [A, B]
     lrs = torch.full((M,), lr, dtype=dtype, device=dev)
@@ -488,18 +520,7 @@ def _finetune(pretrained, lr, scaling, epochs, init, full_rank, progress) -> Fin
     bar = progress_bar(epochs, f"LoRA depth {pretrained.depth}", unit="epoch", enabled=progress)
     start = time.perf_counter()
     for epoch in range(epochs + 1):
-        update = scaling * torch.bmm(B, A)
-        logits = stack.logits(sub_tokens, value_update=update)
-        losses = nn.functional.cross_entropy(
-            logits.reshape(-1, config.p), sub_targets.repeat(M), reduction="none"
-        ).view(M, -1)
-        train_loss = _masked_mean(losses, masks)
-        with torch.no_grad():
-            correct = (logits.argmax(-1) == sub_targets).to(dtype)
-            add_correct = (stack.logits(add_tokens, value_update=update).argmax(-1) == add_targets).to(dtype)
-            curves[:, epoch] = torch.stack(
-                [train_loss, _masked_mean(correct, masks), _masked_mean(correct, 1 - masks), add_correct.mean(-1)]
-            )
+        train_loss = _lora_evaluation(config, epoch, stack, scaling, A, B, tasks, masks, curves)
         if epoch == epochs:
             break
         opt.zero_grad()
@@ -510,20 +531,41 @@ def _finetune(pretrained, lr, scaling, epochs, init, full_rank, progress) -> Fin
     if bar is not None:
         bar.close()
     c = curves.cpu().numpy()
-    return FinetuneResult(
-        config,
-        pretrained,
-        A.detach().cpu(),
-        B.detach().cpu(),
-        masks.bool().cpu(),
-        c[0],
-        c[1],
-        c[2],
-        c[3],
-        lr,
-        scaling,
-        time.perf_counter() - start,
-    )
+    seconds = time.perf_counter() - start
+    A, B, masks = A.detach().cpu(), B.detach().cpu(), masks.bool().cpu()
+    return FinetuneResult(config, pretrained, A, B, masks, c[0], c[1], c[2], c[3], lr, scaling, seconds)
+
+
+def _lora_start(config, stack: Stack, seeds: tuple, init, full_rank: bool, dev) -> tuple[torch.Tensor, torch.Tensor]:
+    """The factors A, B the fine-tuning starts from, on ``dev``, A trained and B trained
+    unless ``full_rank``: peft's start (:func:`lora_init`), ``init``, or for
+    ``full_rank`` A = 0 (d, d) and B = the identity."""
+    dtype = stack.params["value"].dtype
+    if full_rank:
+        A = torch.zeros(len(seeds), stack.d, stack.d, dtype=dtype)
+        B = torch.eye(stack.d, dtype=dtype).repeat(len(seeds), 1, 1)
+    elif init is None:
+        A, B = lora_init(stack.d, config.lora_rank, seeds, dtype)
+    else:
+        A, B = (t.clone() for t in init)
+    return A.to(dev).requires_grad_(True), B.to(dev).requires_grad_(not full_rank)
+
+
+def _lora_evaluation(config, epoch, stack, scaling, A, B, tasks, masks, curves) -> torch.Tensor:
+    r"""The stack with its value matrices :math:`W_V + (\alpha/r) B A` on both tasks:
+    ``curves[:, epoch]`` gets the subtraction train loss, train and held-out accuracy and
+    the addition accuracy (all pairs); returns the train loss (M,), with its graph."""
+    sub_tokens, sub_targets, add_tokens, add_targets = tasks
+    update = scaling * torch.bmm(B, A)
+    logits = stack.logits(sub_tokens, value_update=update)
+    train_loss = _train_loss(logits, sub_targets, masks, config.p)
+    with torch.no_grad():
+        correct = _correct(logits, sub_targets, masks.dtype)
+        add_correct = _correct(stack.logits(add_tokens, value_update=update), add_targets, masks.dtype)
+        curves[:, epoch] = torch.stack(
+            [train_loss, _masked_mean(correct, masks), _masked_mean(correct, 1 - masks), add_correct.mean(-1)]
+        )
+    return train_loss
 
 
 # --------------------------------------------------------------------------------------
