@@ -59,7 +59,7 @@ def test_chapters_use_only_what_jupyterlab_renders(chapter):
 def test_every_figure_of_a_chapter_has_a_glued_output_or_an_image():
     for chapter in CHAPTERS:
         text = chapter.read_text()
-        glued = set(re.findall(r"""glue\(\s*["'](\w+)["']""", text))
+        glued = set(re.findall(r"""glue(?:_figure)?\(\s*["'](\w+)["']""", text))
         for block in re.findall(r"^:::\{figure\}(.*?)^:::", text, re.M | re.S):
             key = re.search(r"^:glue:\s*(\S+)", block, re.M)
             assert key and key.group(1) in glued, (chapter.name, block[:80])
