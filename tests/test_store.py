@@ -206,3 +206,29 @@ def test_folder_hash_sees_contents_and_names_not_bytecode(tmp_path):
     assert code_hash.folder_hash(folder) == first
     (folder / "sub" / "b.css").write_text("p { color: red }\n")
     assert code_hash.folder_hash(folder) != first
+
+
+def test_a_kernel_is_told_where_a_result_comes_from_and_when_it_is_stale(results, package_copy, monkeypatch):
+    """What the page shows above a stored result: its origin, and for a stale paper-scale
+    result that it comes from older code and how to refresh it."""
+    import IPython
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython, "get_ipython", lambda: object())
+    monkeypatch.setattr(IPython.display, "display", lambda data, raw=False: shown.append(data))
+    code = ["lora_clusters.nets.toy"]
+    monkeypatch.setenv(scale.ENV, "gpu")
+    store.load_or_compute("toy", Settings(), lambda: {"v": 1}, code=code, scale_name="gpu", name="study")
+    assert "computed now and stored" in shown[-1]["text/markdown"]
+    store.load_or_compute("toy", Settings(), lambda: {"v": 2}, code=code, scale_name="gpu", name="study")
+    assert "stored result, current code" in shown[-1]["text/markdown"]
+    assert shown[-1][store.MIME]["status"] == "fresh" and shown[-1][store.MIME]["scale"] == "gpu"
+    monkeypatch.delenv(scale.ENV)
+    with open(package_copy / "nets" / "toy.py", "a") as handle:
+        handle.write("\n# an edit\n")
+    store.load_or_compute("toy", Settings(), lambda: {"v": 3}, code=code, scale_name="gpu", name="study")
+    text = shown[-1]["text/markdown"]
+    assert "older version of the code" in text and "`lora_clusters.nets.toy`" in text and "make gpu" in text
+    assert shown[-1][store.MIME]["status"] == "stale"
+    assert shown[-1][store.MIME]["changed"] == ["lora_clusters.nets.toy"]
