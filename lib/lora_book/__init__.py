@@ -66,6 +66,18 @@ def _set_tooling_fingerprint(app, config) -> None:
     config.lora_book_tooling = tooling_fingerprint()
 
 
+def _no_top_bar(app, config) -> None:
+    """No pydata top bar above the book theme's layout. The pydata theme fills its
+    ``navbar_persistent`` with a search button whenever the option is unset (the book
+    theme's empty default does not count), which drew a 64-px bar on every page: a
+    second search button beside the sidebar's, and the sidebar, sticky at the top of
+    the window, scrolled the book title under it. The sidebar keeps its search field
+    (and Ctrl+K), and the article's own header keeps the buttons on a phone."""
+    options = dict(config.html_theme_options or {})
+    options.setdefault("navbar_persistent", [])
+    config.html_theme_options = options
+
+
 def _repository_buttons(app, config) -> None:
     """With ``lora_repository_url`` set, the theme's repository, issue and launch buttons."""
     url = (config.lora_repository_url or "").strip()
@@ -118,6 +130,7 @@ def setup(app):
     app.connect("config-inited", _set_tooling_fingerprint)
     app.add_css_file("lora-clusters/book.css")
     app.connect("config-inited", _repository_buttons)
+    app.connect("config-inited", _no_top_bar)
     app.add_node(provenance_placeholder)
     app.add_directive("provenance-table", ProvenanceTable)
     app.add_post_transform(FillProvenance)
