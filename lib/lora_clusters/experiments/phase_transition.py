@@ -389,7 +389,7 @@ class PhaseDiagramSummary:
             }
             for s, sl, row, sp in zip(self.seeds_with_transition, self.slopes, self.scaled, self.spread_small_eps)
         ]
-        lines = [table(rows), f"seeds without any transition: {self.seeds_without_transition}"]
+        lines = [str(table(rows)), f"seeds without any transition: {self.seeds_without_transition}"]
         lines.append(f"bound / measured T*: {self.bound_ratio.min():.1f} to {self.bound_ratio.max():.1f}")
         lines.append("no exit at (seed, eps):")
         lines.append(f"  {[(int(s), round(float(e), 3)) for s, e in self.no_exit]}")
