@@ -16,5 +16,19 @@ os.environ.setdefault("LORA_BOOK_TORCH_THREADS", "1")
 
 
 @pytest.fixture
+def package_copy(tmp_path, monkeypatch):
+    """A scratch copy of lora_clusters whose sources the code hashes read (edit it to
+    see what goes stale)."""
+    import shutil
+
+    from lora_clusters import code_hash
+
+    copy = tmp_path / "lora_clusters"
+    shutil.copytree(Path(code_hash.__file__).resolve().parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(code_hash, "_package_dir", lambda: copy)
+    return copy
+
+
+@pytest.fixture
 def rng():
     return np.random.default_rng(12345)

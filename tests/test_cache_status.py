@@ -2,10 +2,7 @@
 by the modules that computed them (make cache-status).  On a scratch copy of the
 package, against the book's real chapters and its committed results."""
 
-import shutil
 from pathlib import Path
-
-import pytest
 
 from lora_book import cache, fingerprint
 from lora_clusters import code_hash, store
@@ -13,14 +10,6 @@ from lora_clusters import code_hash, store
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = Path(code_hash.__file__).resolve().parent
 CHAPTERS = cache.chapter_paths(ROOT)
-
-
-@pytest.fixture
-def package_copy(tmp_path, monkeypatch):
-    copy = tmp_path / "lora_clusters"
-    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    monkeypatch.setattr(code_hash, "_package_dir", lambda: copy)
-    return copy
 
 
 def fingerprints():

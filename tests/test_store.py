@@ -2,7 +2,6 @@
 
 import json
 import math
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,15 +19,6 @@ def results(tmp_path, monkeypatch):
     monkeypatch.setenv(store.RESULTS_ENV, str(folder))
     monkeypatch.delenv(scale.ENV, raising=False)
     return folder
-
-
-@pytest.fixture
-def package_copy(tmp_path, monkeypatch):
-    """A scratch copy of lora_clusters whose sources the code hashes read."""
-    copy = tmp_path / "lora_clusters"
-    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    monkeypatch.setattr(code_hash, "_package_dir", lambda: copy)
-    return copy
 
 
 @dataclass(frozen=True)
