@@ -2,6 +2,7 @@
 through peft, each against an independent computation."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -78,6 +79,67 @@ def test_batched_trainer_equals_training_each_model_alone():
     tuned_together = toy.finetune(together, epochs=10)
     tuned_alone = toy.finetune(alone, epochs=10)
     torch.testing.assert_close(tuned_together.lora_B[1], tuned_alone.lora_B[0], rtol=1e-10, atol=1e-12)
+
+
+def _reference_pretrain(config, depth, seed, dtype):
+    """One model trained the straightforward way: the module, torch.optim.AdamW (with the
+    cosine rate set by hand and the gradient clipped with clip_grad_norm_), the
+    cross-entropy of all pairs averaged over the training mask; and per epoch the
+    accuracies of that forward before the step."""
+    data = toy.arithmetic_data(config.p, "+")
+    mask = data.split(config.train_fraction, seed)
+    model = toy.initial_model(config.p, config.d, depth, seed).to(dtype)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
+    curves = []
+    for epoch in range(config.epochs):
+        lr = config.lr * (0.1 + 0.45 * (1 + math.cos(math.pi * epoch / config.epochs)))
+        for group in opt.param_groups:
+            group["lr"] = lr
+        logits = model(data.tokens)
+        loss = torch.nn.functional.cross_entropy(logits[mask], data.targets[mask])
+        opt.zero_grad()
+        loss.backward()
+        # StackedAdamW's clip: factor min(1, clip / (norm + 1e-6)), as clip_grad_norm_
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
+        opt.step()
+        correct = (logits.argmax(-1) == data.targets).to(dtype)
+        curves.append(
+            [float(loss.detach()), float(correct[mask].mean()), float(correct[~mask].mean()), float(correct.mean())]
+        )
+    return model, np.array(curves)
+
+
+@pytest.mark.parametrize("dtype, atol", [(torch.float64, 1e-10), (torch.float32, 1e-4)])
+def test_pretrain_is_the_straightforward_training_loop(dtype, atol):
+    """The trainer (forward and backward on the training pairs only, products
+    re-associated, seeds batched) against the module trained on its own by torch's
+    AdamW: the same parameters and curves after 30 epochs of the smoke configuration
+    (cosine schedule, clipping, weight decay)."""
+    config = scale.settings("toy", "smoke", epochs=30, schedule="cosine")
+    ours = toy.pretrain(config, 2, seeds=(0, 1), dtype=dtype)
+    for m, seed in enumerate((0, 1)):
+        model, curves = _reference_pretrain(config, 2, seed, dtype)
+        reference = toy.Stack.from_models([model]).params
+        for name, value in ours.stack.params.items():
+            torch.testing.assert_close(value[m], reference[name][0], rtol=0, atol=atol)
+        np.testing.assert_allclose(ours.train_loss[:, m], curves[:, 0], rtol=0, atol=atol)
+        # accuracies: counts of pairs, equal unless a logit ties within rounding
+        for k, key in enumerate(("train_acc", "test_acc", "all_acc"), start=1):
+            np.testing.assert_allclose(getattr(ours, key)[:, m], curves[:, k], rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(ours.epochs(), np.arange(30))
+
+
+def test_evaluating_every_k_epochs_records_the_same_values_at_those_epochs():
+    config = scale.settings("toy", "smoke", epochs=30)
+    every = toy.pretrain(config, 2, seeds=(0, 1), dtype=torch.float64)
+    sparse = toy.pretrain(replace(config, eval_every=7), 2, seeds=(0, 1), dtype=torch.float64)
+    np.testing.assert_array_equal(sparse.epochs(), [0, 7, 14, 21, 28, 29])
+    for key in ("train_loss", "train_acc", "test_acc", "all_acc", "lr"):
+        np.testing.assert_array_equal(getattr(sparse, key), getattr(every, key)[sparse.epochs()])
+    for name, value in sparse.stack.params.items():
+        assert torch.equal(value, every.stack.params[name])  # evaluating does not change the training
+    with pytest.raises(ValueError, match="eval_every"):
+        replace(config, eval_every=0)
 
 
 def _peft_model(model, config):
@@ -199,7 +261,6 @@ def test_outlier_count_and_excess_of_the_study_match_the_dense_spectra():
         expected = outside.max() / radius - 1 if outside.size else 0.0
         assert row["outside by"] == pytest.approx(expected, rel=1e-9, abs=1e-12)
     # this small run creates no outlier: push the top eigenvalue out by 20% and another to the rim
-    from dataclasses import replace
 
     spectra_ = toy_study.value_spectra(study.pretrained[2], 0, study.finetuned[2])
     ov = spectra_.ov[np.argsort(-np.abs(spectra_.ov))]

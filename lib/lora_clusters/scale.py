@@ -113,9 +113,10 @@ SETTINGS = {
             lora_lr=1e-4,
             lora_epochs=600,
             sub_train_fraction=0.6,
+            eval_every=10,
         ),
         # the paper's sizes (App. G.1)
-        "gpu": ToyConfig(),
+        "gpu": ToyConfig(eval_every=10),
     },
     # Chapter 8: a language model's layer stack run several times (App. G.5)
     "depth": {

@@ -30,6 +30,9 @@ class ToyConfig:
     None), ``plateau`` (ReduceLROnPlateau on the train loss as (factor, patience), or
     None).  Fine-tuning: LoRA ``lora_rank`` r and ``lora_alpha`` on the value matrix,
     ``lora_lr``, ``lora_epochs``, on ``sub_train_fraction`` of the subtraction pairs.
+    ``eval_every``: the pre-training curves are recorded every that many epochs (and at
+    the last one); the accuracies need a forward over all pairs, the training step does
+    not.
     """
 
     p: int = 113
@@ -51,6 +54,7 @@ class ToyConfig:
     sub_train_fraction: float = 0.6
     vocab_size: int | None = None
     max_depth: int = 64
+    eval_every: int = 1
 
     def __post_init__(self):
         positive_int(self.p, "p")
@@ -62,7 +66,7 @@ class ToyConfig:
                 f"p + 3 = {self.p + 3} ids (the numbers, '=', '+', '-')"
             )
         positive_int(self.d, "d")
-        for name in ("epochs", "lora_epochs", "lora_rank"):
+        for name in ("epochs", "lora_epochs", "lora_rank", "eval_every"):
             positive_int(getattr(self, name), name)
         if self.lora_rank > self.d:
             raise ValueError(f"lora_rank must be at most d = {self.d}, got {self.lora_rank}")

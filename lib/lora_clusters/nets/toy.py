@@ -294,8 +294,10 @@ class StackedAdamW:
 class PretrainResult:
     """Pre-training of the models of one depth (one per seed).
 
-    Curves are (epochs, M): ``train_loss``, ``train_acc``, ``test_acc`` (held-out pairs),
-    ``all_acc`` (all :math:`p^2` pairs, what the authors report), ``lr``; ``train_masks``
+    Curves are (evaluations, M), one row per epoch of ``epochs_evaluated`` (every
+    ``config.eval_every``-th epoch from 0, and the last): ``train_loss``, ``train_acc``,
+    ``test_acc`` (held-out pairs), ``all_acc`` (all :math:`p^2` pairs, what the authors
+    report), ``lr``, each of the model before that epoch's step; ``train_masks``
     (M, p^2); ``stack`` the trained parameters.
     """
 
@@ -310,6 +312,13 @@ class PretrainResult:
     all_acc: np.ndarray
     lr: np.ndarray
     seconds: float = 0.0
+    epochs_evaluated: np.ndarray | None = None  # None (results stored before eval_every): every epoch
+
+    def epochs(self) -> np.ndarray:
+        """The epoch (from 0) of each row of the curves."""
+        if self.epochs_evaluated is None:
+            return np.arange(self.train_loss.shape[0])
+        return self.epochs_evaluated
 
     def final(self) -> dict:
         """Final train / held-out / all-pairs accuracy per seed."""
@@ -318,6 +327,12 @@ class PretrainResult:
 
 def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (values * mask).sum(-1) / mask.sum(-1)
+
+
+def evaluated_epochs(epochs: int, every: int) -> np.ndarray:
+    """The epochs (from 0) at which the curves are recorded: 0, every, 2 every, ... and
+    the last one."""
+    return np.unique(np.append(np.arange(0, epochs, every), epochs - 1))
 
 
 def pretrain(
@@ -338,18 +353,23 @@ def _pretrain(config, depth, seeds, progress, dtype) -> PretrainResult:
     dev = default_device()
     data = arithmetic_data(config.p, "+")
     stack = _trainable_stack(config, depth, seeds, dev, dtype)
-    masks = torch.stack([data.split(config.train_fraction, s) for s in seeds]).to(dev, dtype)
+    bool_masks = torch.stack([data.split(config.train_fraction, s) for s in seeds])
+    masks = bool_masks.to(dev, dtype)
     M, E = len(seeds), config.epochs
     lr = torch.full((M,), config.lr, dtype=dtype, device=dev)
     opt = StackedAdamW(list(stack.params.values()), lr, config.betas, config.weight_decay, clip=config.clip)
+    evaluated = evaluated_epochs(E, config.eval_every)
     # loss, train, test, all accuracy, lr: on the device until the end (no per-epoch sync)
-    curves = torch.zeros(5, E, M, dtype=dtype, device=dev)
+    curves = torch.zeros(5, len(evaluated), M, dtype=dtype, device=dev)
     plateau = _Plateau(config.plateau, M, dtype, dev)
-    tokens, targets = data.tokens.to(dev), data.targets.to(dev)
+    batch = _TrainingBatch(data, bool_masks, config.vocab, dev, dtype)
     bar = progress_bar(E, f"pre-training depth {depth}", unit="epoch", enabled=progress)
     start = time.perf_counter()
+    row = 0
     for epoch in range(E):
-        _pretrain_epoch(config, epoch, stack, opt, tokens, targets, masks, curves, plateau)
+        record = row < len(evaluated) and evaluated[row] == epoch
+        _pretrain_epoch(config, epoch, stack, opt, batch, masks, curves[:, row] if record else None, plateau)
+        row += record
         if bar is not None:
             bar.update(1)
     if bar is not None:
@@ -357,9 +377,8 @@ def _pretrain(config, depth, seeds, progress, dtype) -> PretrainResult:
     for k in stack.params:
         stack.params[k] = stack.params[k].detach().cpu()
     c = curves.cpu().numpy()
-    return PretrainResult(
-        config, depth, seeds, stack, masks.bool().cpu(), c[0], c[1], c[2], c[3], c[4], time.perf_counter() - start
-    )
+    seconds = time.perf_counter() - start
+    return PretrainResult(config, depth, seeds, stack, bool_masks, c[0], c[1], c[2], c[3], c[4], seconds, evaluated)
 
 
 def _trainable_stack(config, depth: int, seeds: tuple, dev, dtype) -> Stack:
@@ -408,23 +427,89 @@ class _Plateau:
         self.bad = torch.where(cut, torch.zeros_like(self.bad), self.bad)
 
 
-def _pretrain_epoch(config, epoch, stack, opt, tokens, targets, masks, curves, plateau: _Plateau) -> None:
-    """One full-batch AdamW step of every model on its addition pairs; ``curves[:, epoch]``
-    gets the train loss, train / held-out / all-pairs accuracy (of the forward before
-    the step) and the learning rate; then the cosine or plateau schedule."""
+class _TrainingBatch:
+    """What the training forward of every epoch reads, built once: per model its
+    training pairs as one-hot tokens (M, n_train * 4, vocab) (the embedding is then a
+    batched product, whose gradient is one too), their targets (M * n_train,); and every
+    pair's tokens and targets for the evaluations."""
+
+    def __init__(self, data: ArithmeticData, masks: torch.Tensor, vocab: int, dev, dtype):
+        index = torch.stack([torch.nonzero(m).flatten() for m in masks])  # (M, n_train): same count per model
+        tokens = data.tokens[index]  # (M, n_train, 4)
+        self.n_train = index.shape[1]
+        self.onehot = nn.functional.one_hot(tokens.reshape(masks.shape[0], -1), vocab).to(dev, dtype)
+        self.targets = data.targets[index].reshape(-1).to(dev)
+        self.all_tokens, self.all_targets = data.tokens.to(dev), data.targets.to(dev)
+
+
+class _Mixing(torch.autograd.Function):
+    r"""The attention of one head within each pair: ``softmax(g h^T) u`` for g (N, n, d)
+    (the queries already multiplied by :math:`W_K^\top W_Q/\sqrt d`), h (N, 4, d) and
+    u (N, 4, d), with a hand-written backward on contiguous batched products (autograd's
+    own backward of these tiny 4 x 4 products falls back to a loop over the batch)."""
+
+    @staticmethod
+    def forward(ctx, g, h, u):
+        weights = torch.softmax(torch.bmm(g, h.transpose(1, 2)), dim=-1)
+        ctx.save_for_backward(g, h, u, weights)
+        return torch.bmm(weights, u)
+
+    @staticmethod
+    def backward(ctx, grad):
+        g, h, u, weights = ctx.saved_tensors
+        grad = grad.contiguous()
+        grad_weights = torch.bmm(grad, u.transpose(1, 2))
+        grad_u = torch.bmm(weights.transpose(1, 2), grad)
+        grad_scores = weights * (grad_weights - (grad_weights * weights).sum(-1, keepdim=True))
+        return torch.bmm(grad_scores, h), torch.bmm(grad_scores.transpose(1, 2), g), grad_u
+
+
+def _training_logits(stack: Stack, onehot: torch.Tensor) -> torch.Tensor:
+    r"""(M, n, p) logits of the pairs given as one-hot tokens (M, n * 4, vocab): the
+    forward of :meth:`Stack.logits` with the products re-associated, which changes
+    rounding only.  The head is applied through :math:`A = W_Q^\top W_K/\sqrt d` (one
+    product per layer for queries and keys) and :math:`W_O W_V` (the value and output
+    maps commute with the mixing over positions, whose weights sum to 1), and the last
+    layer computes only the last position, the one the unembedding reads."""
+    P = stack.params
+    M, d = P["embed"].shape[0], P["embed"].shape[-1]
+    attention = torch.bmm(P["query"].transpose(1, 2), P["key"]) / math.sqrt(d)  # s_ij = h_i A h_j
+    value_output = torch.bmm(P["output"], P["value"]).transpose(1, 2)  # h W_V^T W_O^T
+    h = (torch.bmm(onehot, P["embed"]).view(M, -1, 4, d) + P["pos"][:, None]).view(M, -1, d)
+    n = h.shape[1] // 4
+    bias = P["output_bias"][:, None]
+    for layer in range(stack.depth):
+        last = layer == stack.depth - 1
+        u = torch.bmm(h, value_output).view(M * n, 4, d)
+        rows = h.view(M, n, 4, d)[:, :, 3] if last else h  # the queries needed
+        g = torch.bmm(rows, attention).view(M * n, -1, d)
+        mixed = _Mixing.apply(g, h.view(M * n, 4, d), u).view(M, -1, d)
+        h = rows + mixed + bias
+    return torch.bmm(h, P["unembed"].transpose(1, 2))
+
+
+def _pretrain_epoch(config, epoch, stack, opt, batch: _TrainingBatch, masks, curves, plateau: _Plateau) -> None:
+    """One full-batch AdamW step of every model on its training pairs of addition (the
+    forward and backward on them only); when ``curves`` (5, M) is given, it gets the
+    train loss, train / held-out / all-pairs accuracy (an evaluation of every pair
+    before the step) and the learning rate; then the cosine or plateau schedule."""
     lr = opt.lr
     if config.schedule == "cosine":
         lr.fill_(config.lr * (0.1 + 0.45 * (1 + math.cos(math.pi * epoch / config.epochs))))
-    logits = stack.logits(tokens)  # (M, p^2, p): every pair, one forward
-    train_loss = _train_loss(logits, targets, masks, config.p)
+    if curves is not None:
+        with torch.no_grad():
+            correct = _correct(stack.logits(batch.all_tokens), batch.all_targets, masks.dtype)
+            accuracy = [_masked_mean(correct, masks), _masked_mean(correct, 1 - masks), correct.mean(-1)]
+    logits = _training_logits(stack, batch.onehot)
+    M = logits.shape[0]
+    losses = nn.functional.cross_entropy(logits.reshape(-1, config.p), batch.targets, reduction="none")
+    train_loss = losses.view(M, -1).mean(-1)
     opt.zero_grad()
     train_loss.sum().backward()
     opt.step()
     with torch.no_grad():
-        correct = _correct(logits, targets, masks.dtype)
-        curves[:, epoch] = torch.stack(
-            [train_loss, _masked_mean(correct, masks), _masked_mean(correct, 1 - masks), correct.mean(-1), lr]
-        )
+        if curves is not None:
+            curves.copy_(torch.stack([train_loss, *accuracy, lr]))
         plateau.step(train_loss, lr)
 
 

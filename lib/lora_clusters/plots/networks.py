@@ -47,7 +47,7 @@ def plot_pretraining(study, *, axes=None):
         _, axes = plt.subplots(2, len(depths), figsize=(2.9 * len(depths), 5.2), sharex=True, squeeze=False)
     for col, depth in enumerate(depths):
         r = study.pretrained[depth]
-        epochs = np.arange(1, r.train_loss.shape[0] + 1)
+        epochs = r.epochs() + 1  # the epochs at which the curves were recorded, from 1
         _band(axes[0, col], epochs, r.train_loss, "C0", "train loss")
         axes[0, col].set(yscale="log", title=f"depth {depth}")
         for key, colour, label in (
