@@ -53,7 +53,7 @@ def quantized(weights: AttentionWeights, kind: str = "Q4_1") -> AttentionWeights
 def quantization_effect(exact: HeadSpectra, rounded: HeadSpectra, rtol: float = 1e-2) -> dict:
     """How much rounding the weights moved the spectra: relative changes of the top
     singular value of every :math:`A_h` and of every top eigenvalue, the heads whose
-    rank at ``rtol`` or whose Thm 5.4 verdict changed."""
+    rank at ``rtol`` or whose Thm 5.4 verdict changed (count and share of all heads)."""
     top_sv = np.abs(rounded.qk_singular[..., 0] / exact.qk_singular[..., 0] - 1)
     top_eig = np.abs(rounded.top - exact.top) / np.abs(exact.top)
     sv_all = np.abs(rounded.layer_qk_singular - exact.layer_qk_singular) / exact.layer_qk_singular[:, :1]
@@ -75,6 +75,7 @@ def quantization_effect(exact: HeadSpectra, rounded: HeadSpectra, rtol: float = 
         "quant_layers": int(exact.weights.n_layers),
         "quant_verdict_changed": int((exact.holds != rounded.holds).sum()),
         "quant_heads": int(exact.holds.size),
+        "quant_verdict_changed_share": float((exact.holds != rounded.holds).mean()),
     }
 
 
@@ -92,6 +93,7 @@ EFFECT_LABELS = {
     "quant_layers": "layers",
     "quant_verdict_changed": "heads whose Thm 5.4 verdict changed",
     "quant_heads": "heads",
+    "quant_verdict_changed_share": "share of heads whose Thm 5.4 verdict changed",
 }
 
 
