@@ -147,6 +147,12 @@ def test_quantization_round_trip_is_small_and_measured(tiny):
         head_spectra.head_spectra(w), head_spectra.head_spectra(quantization.quantized(w, "Q4_1"))
     )
     assert coarse["quant_weight_error"] > 5 * effect["quant_weight_error"]  # 4 bits are coarser
+    exact, rounded = head_spectra.head_spectra(w), head_spectra.head_spectra(quantization.quantized(w, "Q4_1"))
+    changes = quantization.verdict_changes(exact, rounded)
+    assert len(changes) == coarse["quant_verdict_changed"] == int((exact.holds != rounded.holds).sum())
+    assert coarse["quant_verdict_changed_share"] == pytest.approx(len(changes) / exact.holds.size)
+    for row in changes:  # exactly one side holds
+        assert [row["float32: verdict"], row["rounded: verdict"]].count("holds") == 1
     with pytest.raises(ValueError, match="GGUF quantization type"):
         quantization.quantized(w, "Q3_nonsense")
 
@@ -173,6 +179,9 @@ def test_the_no_gap_column_counts_exact_and_rounding_level_ties():
     assert spec.holds.tolist() == [[True, False, False]]
     (row,) = spec.rows()
     assert (row["Thm 5.4 holds"], row["no gap"], row["lambda_1 not real > 0"], row["c11 <= 0"]) == ("1/3", 2, 0, 0)
+    rel = spec.relative_gap()
+    assert rel[0, 0] == pytest.approx(0.5) and rel[0, 2] == 0 and 0 < rel[0, 1] < 1e-9
+    assert spec.extreme_gap_heads() == [(0, 0), (0, 2)]
     values = head_spectra.spectra_glue_values(spec, "hand")
     assert (values["hand_no_gap"], values["hand_c11_fails"], values["hand_holds"]) == (2, 0, 1)
 
@@ -220,7 +229,7 @@ def test_the_papers_quantities_against_numpy_on_the_d_by_d_matrices(tiny):
     rows = head_spectra.rank_rows(ranks)
     assert [r["layer 0"] for r in rows] == [ranks[key][0] for key in ("numpy default", 1e-1, 1e-2)]
     glued = head_spectra.rank_glue_values(ranks, "t")
-    assert glued["t_rank_2_first"] == ranks[1e-2][0] and glued["t_rank_default_rest_max"] == 16
+    assert glued["t_rank_1em2_first"] == ranks[1e-2][0] and glued["t_rank_default_rest_max"] == 16
     # symmetrised head: the nonzero eigenvalues are those of the 2 d_h x 2 d_h core
     # [[0, I], [I, 0]] / 2 @ F F^T / sqrt(d_h) with F = [W_Q; W_K] (d_h = 8)
     head = w.head(1, 4)
@@ -230,8 +239,13 @@ def test_the_papers_quantities_against_numpy_on_the_d_by_d_matrices(tiny):
     eigenvalues = head_spectra.symmetric_qk_eigenvalues(w, 1, 4)
     big = np.abs(eigenvalues) > 1e-10 * np.abs(eigenvalues).max()
     assert big.sum() == 16 and eigenvalues.size == 48
+    counts = head_spectra.symmetric_qk_counts(eigenvalues, 8, window=0.5)
+    assert (counts["nonzero"], counts["zero"], counts["bound"]) == (16, 32, 16)
+    assert counts["outside"] == np.sum(np.abs(core) > 0.5)
     np.testing.assert_allclose(eigenvalues[big], core, rtol=1e-8)
-    # the singular values of v_proj
+    # the singular values of v_proj, and the spread of each layer's
+    sv = torch.linalg.svdvals(attn.v_proj.weight).detach().numpy()
+    assert head_spectra.value_spread(w)[1] == pytest.approx(sv[0] / np.median(sv), rel=1e-5)
     np.testing.assert_allclose(
         head_spectra.value_singular_values(w, 1), torch.linalg.svdvals(attn.v_proj.weight).detach().numpy(), rtol=1e-5
     )

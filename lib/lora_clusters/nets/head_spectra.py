@@ -29,7 +29,9 @@ __all__ = [
     "rank_glue_values",
     "rank_rows",
     "spectra_glue_values",
+    "symmetric_qk_counts",
     "symmetric_qk_eigenvalues",
+    "value_spread",
     "value_singular_values",
 ]
 
@@ -85,6 +87,21 @@ class HeadSpectra:
             "real_positive": self.real_positive.mean(axis=1),
             "re_positive": (self.top.real > 0).mean(axis=1),
         }
+
+    def relative_gap(self) -> np.ndarray:
+        r""":math:`(\mathrm{Re}\,\lambda_1 - |\lambda_2|)/|\lambda_1|` where
+        :math:`\lambda_1` is real and positive, NaN elsewhere (layers, heads)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.real_positive, self.gap / np.abs(self.top), np.nan)
+
+    def extreme_gap_heads(self) -> list[tuple[int, int]]:
+        """(layer, head) of the heads with a real positive top eigenvalue whose
+        :meth:`relative_gap` is largest, then smallest (the contrast of the paper's
+        Fig. 1: one head with a gap, one with a small one)."""
+        rel = self.relative_gap()
+        if not self.real_positive.any():
+            raise ValueError(f"no head of {self.weights.name} has a real positive top eigenvalue")
+        return [tuple(int(i) for i in np.unravel_index(pick(rel), rel.shape)) for pick in (np.nanargmax, np.nanargmin)]
 
     def depth_trend(self) -> dict:
         r"""Spearman's rank correlation between the layer index and each share of
@@ -215,9 +232,8 @@ def spectra_glue_values(spec: HeadSpectra, prefix: str, rtol: float = 1e-2) -> d
         f"{prefix}_relative_gap_median": float(np.median((spec.gap / np.abs(spec.top))[real_positive]))
         if real_positive.any()
         else float("nan"),
-        f"{prefix}_relative_gap_min": float(np.min((spec.gap / np.abs(spec.top))[real_positive]))
-        if real_positive.any()
-        else float("nan"),
+        f"{prefix}_relative_gap_min": float(np.nanmin(spec.relative_gap())) if real_positive.any() else float("nan"),
+        f"{prefix}_relative_gap_max": float(np.nanmax(spec.relative_gap())) if real_positive.any() else float("nan"),
     }
 
 
@@ -238,6 +254,29 @@ def symmetric_qk_eigenvalues(weights: AttentionWeights, layer: int, h: int) -> n
     f = weights.head(layer, h)
     B = f["W_Q"].T @ f["W_K"]
     return np.linalg.eigvalsh(0.5 * (B + B.T) / np.sqrt(weights.head_dim))
+
+
+def symmetric_qk_counts(eigenvalues, d_h: int, window: float = 0.5) -> dict:
+    """What a histogram of :func:`symmetric_qk_eigenvalues` on [-``window``, ``window``]
+    shows and hides: ``nonzero`` eigenvalues (above 1e-10 of the largest modulus; at
+    most 2 ``d_h``), ``zero`` ones (the rest) and ``outside`` the window."""
+    ev = np.abs(np.asarray(eigenvalues))
+    nonzero = int(np.count_nonzero(ev > 1e-10 * ev.max()))
+    return {
+        "nonzero": nonzero,
+        "zero": int(ev.size - nonzero),
+        "bound": 2 * d_h,
+        "outside": int(np.count_nonzero(ev > window)),
+    }
+
+
+def value_spread(weights: AttentionWeights) -> np.ndarray:
+    r"""Per layer, :math:`\sigma_1/\mathrm{median}_k\,\sigma_k` of the value
+    projection :math:`W_V` (:func:`value_singular_values`): how far the top singular
+    value stands out of the bulk."""
+    return np.array(
+        [(lambda s: s[0] / np.median(s))(value_singular_values(weights, layer)) for layer in range(weights.n_layers)]
+    )
 
 
 def value_singular_values(weights: AttentionWeights, layer: int) -> np.ndarray:
@@ -281,24 +320,30 @@ def _rank_keys(ranks: dict) -> list:
     return [key for key in ranks if key != "default rtol"]
 
 
+def _tolerance_tag(rtol: float) -> str:
+    mantissa, exponent = f"{rtol:.0e}".split("e")
+    return f"{mantissa}e{int(exponent)}".replace("-", "m")
+
+
 def rank_rows(ranks: dict) -> list[dict]:
     """:func:`layer_sum_ranks` as table rows: one per tolerance, the first layer's rank
     beside the smallest and largest of the other layers'."""
     rows = []
     for key in _rank_keys(ranks):
         r = ranks[key]
-        tol = f"numpy default ({ranks['default rtol']:.1e})" if key == "numpy default" else f"{key:g}"
+        tol = f"numpy default ({ranks['default rtol']:.1e})" if key == "numpy default" else f"{key:.2g}"
         rows.append({"tolerance / sigma_1": tol, "layer 0": int(r[0]), "other layers": f"{r[1:].min()}-{r[1:].max()}"})
     return rows
 
 
 def rank_glue_values(ranks: dict, prefix: str) -> dict:
     """The numbers of :func:`rank_rows` by name: ``{prefix}_rank_{tag}_first``,
-    ``_rest_min``, ``_rest_max`` with tag ``default`` or the exponent of the tolerance
-    (``1e-2`` gives ``2``), and ``{prefix}_default_rtol``."""
+    ``_rest_min``, ``_rest_max`` with tag ``default`` or the tolerance to one digit
+    with "m" for the minus sign (``1e-2`` gives ``1em2``, ``4.9e-4`` gives ``5em4``), and
+    ``{prefix}_default_rtol``."""
     out = {f"{prefix}_default_rtol": ranks["default rtol"]}
     for key in _rank_keys(ranks):
-        tag = "default" if key == "numpy default" else f"{-np.log10(key):.0f}"
+        tag = "default" if key == "numpy default" else _tolerance_tag(key)
         r = ranks[key]
         out[f"{prefix}_rank_{tag}_first"] = int(r[0])
         out[f"{prefix}_rank_{tag}_rest_min"] = int(r[1:].min())
