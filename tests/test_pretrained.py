@@ -147,8 +147,108 @@ def test_quantization_round_trip_is_small_and_measured(tiny):
         head_spectra.head_spectra(w), head_spectra.head_spectra(quantization.quantized(w, "Q4_1"))
     )
     assert coarse["quant_weight_error"] > 5 * effect["quant_weight_error"]  # 4 bits are coarser
+    exact, rounded = head_spectra.head_spectra(w), head_spectra.head_spectra(quantization.quantized(w, "Q4_1"))
+    changes = quantization.verdict_changes(exact, rounded)
+    assert len(changes) == coarse["quant_verdict_changed"] == int((exact.holds != rounded.holds).sum())
+    assert coarse["quant_verdict_changed_share"] == pytest.approx(len(changes) / exact.holds.size)
+    for row in changes:  # exactly one side holds
+        assert [row["float32: verdict"], row["rounded: verdict"]].count("holds") == 1
     with pytest.raises(ValueError, match="GGUF quantization type"):
         quantization.quantized(w, "Q3_nonsense")
+
+
+def _hand_made_heads(cores, attention):
+    """One layer of hand-made heads in d = 4 with d_h = 2: head k's value map has the core
+    ``cores[k]`` (W_V W_O = core) and attention W_Q = W_K = ``attention`` (2 x 4)."""
+    embed = np.eye(4)[:, :2]  # W_O: the first two coordinates
+    n = len(cores)
+    value = [np.concatenate([np.asarray(c) @ embed.T for c in cores])]
+    output = [np.concatenate([embed] * n, axis=1)]
+    query = [np.concatenate([attention] * n)]
+    return heads.AttentionWeights("hand-made", "llama", 1, n, n, 2, 4, query, list(query), value, output)
+
+
+def test_the_no_gap_column_counts_exact_and_rounding_level_ties():
+    turn = np.array([[np.cos(0.3), -np.sin(0.3)], [np.sin(0.3), np.cos(0.3)]])
+    near_tie = turn @ np.diag([1.0, -(1 - 1e-13)]) @ turn.T  # |lambda_2| = lambda_1 (1 - 1e-13)
+    cores = [np.diag([2.0, 1.0]), near_tie, np.diag([1.0, -1.0])]  # gap, near tie, exact tie
+    spec = head_spectra.head_spectra(_hand_made_heads(cores, np.eye(4)[:2]))
+    # every top eigenvalue is +1 or 2 (real > 0) and c11 = <e, e> / sqrt(2) > 0 for phi in span(e1, e2)
+    assert spec.real_positive.all() and (spec.c11 > 0).all()
+    assert spec.gap[0, 1] > 0  # the near tie passed the former test gap > 0
+    assert spec.holds.tolist() == [[True, False, False]]
+    (row,) = spec.rows()
+    assert (row["Thm 5.4 holds"], row["no gap"], row["lambda_1 not real > 0"], row["c11 <= 0"]) == ("1/3", 2, 0, 0)
+    rel = spec.relative_gap()
+    assert rel[0, 0] == pytest.approx(0.5) and rel[0, 2] == 0 and 0 < rel[0, 1] < 1e-9
+    assert spec.extreme_gap_heads() == [(0, 0), (0, 2)]
+    values = head_spectra.spectra_glue_values(spec, "hand")
+    assert (values["hand_no_gap"], values["hand_c11_fails"], values["hand_holds"]) == (2, 0, 1)
+
+
+def test_per_layer_shares_and_their_depth_trend_against_a_direct_count(tiny):
+    w = heads.attention_weights(tiny, "tiny")
+    spec = head_spectra.head_spectra(w)
+    real_positive = np.zeros((w.n_layers, w.n_heads))
+    re_positive = np.zeros((w.n_layers, w.n_heads))
+    for layer in range(w.n_layers):
+        for h in range(w.n_heads):
+            top = spectra.top_eigenpair(head_spectra.naive_head_spectra(w, layer, h)["ov"])
+            real_positive[layer, h], re_positive[layer, h] = top.is_real_positive, top.eigenvalue.real > 0
+    shares = spec.layer_shares()
+    np.testing.assert_array_equal(shares["real_positive"], real_positive.mean(axis=1))
+    np.testing.assert_array_equal(shares["re_positive"], re_positive.mean(axis=1))
+    # Spearman on five layers of chosen tops: ranks by hand (ties share the mean rank)
+    tops = np.array([[1, 1j, -1, -1], [1, 1, 1j, -1], [1, 1 + 1j, 1 + 1j, 1j], [1, 1, 1, -1], [1, 1, 1, 1]])
+    five = replace(spec, top=tops.astype(complex), weights=replace(w, n_layers=5))
+    share = np.array([0.25, 0.5, 0.25, 0.75, 1.0])
+    np.testing.assert_array_equal(five.layer_shares()["real_positive"], share)
+    ranks = np.array([1.5, 3, 1.5, 4, 5])
+    rho = np.corrcoef(np.arange(5), ranks)[0, 1]
+    assert five.depth_trend()["real_positive"][0] == pytest.approx(rho, rel=1e-12)
+    # Re > 0: shares 0.25, 0.5, 0.75, 0.75, 1 (1j has Re = 0)
+    re_rho = np.corrcoef(np.arange(5), [1, 2, 3.5, 3.5, 5])[0, 1]
+    assert five.depth_trend()["re_positive"][0] == pytest.approx(re_rho, rel=1e-12)
+
+
+def test_the_papers_quantities_against_numpy_on_the_d_by_d_matrices(tiny):
+    w = heads.attention_weights(tiny, "tiny")
+    attn = tiny.model.layers[1].self_attn
+    q, k, v = (m.weight.detach().numpy() for m in (attn.q_proj, attn.k_proj, attn.v_proj))
+    # the layer's K^T Q in float32, summed head by head from the torch weights
+    direct = sum(k[(h // 3) * 8 : (h // 3 + 1) * 8].T @ q[h * 8 : (h + 1) * 8] for h in range(6))
+    matrix = head_spectra.layer_qk_matrix(w, 1)
+    assert matrix.dtype == np.float32
+    np.testing.assert_allclose(matrix, direct, rtol=1e-4, atol=1e-6)
+    ranks = head_spectra.layer_sum_ranks(w, rtols=(1e-1, 1e-2))
+    assert ranks["numpy default"][1] == np.linalg.matrix_rank(direct) == 16  # the cap G d_h
+    assert ranks["default rtol"] == pytest.approx(48 * np.finfo(np.float32).eps)
+    spec = head_spectra.head_spectra(w)
+    for rtol in (1e-1, 1e-2):  # float32 SVD against the float64 cores
+        np.testing.assert_array_equal(ranks[rtol], spec.layer_qk_rank(rtol))
+    rows = head_spectra.rank_rows(ranks)
+    assert [r["layer 0"] for r in rows] == [ranks[key][0] for key in ("numpy default", 1e-1, 1e-2)]
+    glued = head_spectra.rank_glue_values(ranks, "t")
+    assert glued["t_rank_1em2_first"] == ranks[1e-2][0] and glued["t_rank_default_rest_max"] == 16
+    # symmetrised head: the nonzero eigenvalues are those of the 2 d_h x 2 d_h core
+    # [[0, I], [I, 0]] / 2 @ F F^T / sqrt(d_h) with F = [W_Q; W_K] (d_h = 8)
+    head = w.head(1, 4)
+    F = np.concatenate([head["W_Q"], head["W_K"]])
+    swap = np.block([[np.zeros((8, 8)), np.eye(8)], [np.eye(8), np.zeros((8, 8))]]) / 2
+    core = np.sort(np.linalg.eigvals(swap @ F @ F.T / np.sqrt(8)).real)
+    eigenvalues = head_spectra.symmetric_qk_eigenvalues(w, 1, 4)
+    big = np.abs(eigenvalues) > 1e-10 * np.abs(eigenvalues).max()
+    assert big.sum() == 16 and eigenvalues.size == 48
+    counts = head_spectra.symmetric_qk_counts(eigenvalues, 8, window=0.5)
+    assert (counts["nonzero"], counts["zero"], counts["bound"]) == (16, 32, 16)
+    assert counts["outside"] == np.sum(np.abs(core) > 0.5)
+    np.testing.assert_allclose(eigenvalues[big], core, rtol=1e-8)
+    # the singular values of v_proj, and the spread of each layer's
+    sv = torch.linalg.svdvals(attn.v_proj.weight).detach().numpy()
+    assert head_spectra.value_spread(w)[1] == pytest.approx(sv[0] / np.median(sv), rel=1e-5)
+    np.testing.assert_allclose(
+        head_spectra.value_singular_values(w, 1), torch.linalg.svdvals(attn.v_proj.weight).detach().numpy(), rtol=1e-5
+    )
 
 
 def test_model_paths_fail_with_clear_messages(tmp_path, monkeypatch):

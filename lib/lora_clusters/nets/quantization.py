@@ -13,7 +13,7 @@ import numpy as np
 from .head_spectra import HeadSpectra
 from .heads import AttentionWeights
 
-__all__ = ["EFFECT_LABELS", "effect_rows", "quantization_effect", "quantized"]
+__all__ = ["EFFECT_LABELS", "effect_rows", "quantization_effect", "quantized", "verdict_changes"]
 
 
 def quantized(weights: AttentionWeights, kind: str = "Q4_1") -> AttentionWeights:
@@ -53,7 +53,7 @@ def quantized(weights: AttentionWeights, kind: str = "Q4_1") -> AttentionWeights
 def quantization_effect(exact: HeadSpectra, rounded: HeadSpectra, rtol: float = 1e-2) -> dict:
     """How much rounding the weights moved the spectra: relative changes of the top
     singular value of every :math:`A_h` and of every top eigenvalue, the heads whose
-    rank at ``rtol`` or whose Thm 5.4 verdict changed."""
+    rank at ``rtol`` or whose Thm 5.4 verdict changed (count and share of all heads)."""
     top_sv = np.abs(rounded.qk_singular[..., 0] / exact.qk_singular[..., 0] - 1)
     top_eig = np.abs(rounded.top - exact.top) / np.abs(exact.top)
     sv_all = np.abs(rounded.layer_qk_singular - exact.layer_qk_singular) / exact.layer_qk_singular[:, :1]
@@ -75,6 +75,7 @@ def quantization_effect(exact: HeadSpectra, rounded: HeadSpectra, rtol: float = 
         "quant_layers": int(exact.weights.n_layers),
         "quant_verdict_changed": int((exact.holds != rounded.holds).sum()),
         "quant_heads": int(exact.holds.size),
+        "quant_verdict_changed_share": float((exact.holds != rounded.holds).mean()),
     }
 
 
@@ -92,9 +93,35 @@ EFFECT_LABELS = {
     "quant_layers": "layers",
     "quant_verdict_changed": "heads whose Thm 5.4 verdict changed",
     "quant_heads": "heads",
+    "quant_verdict_changed_share": "share of heads whose Thm 5.4 verdict changed",
 }
 
 
 def effect_rows(effect: dict) -> list[dict]:
     """:func:`quantization_effect` as table rows with readable names."""
     return [{"measure": EFFECT_LABELS.get(key, key), "value": value} for key, value in effect.items()]
+
+
+def _verdict(spec: HeadSpectra, layer: int, h: int) -> str:
+    if spec.holds[layer, h]:
+        return "holds"
+    if abs(spec.top[layer, h].imag) > 1e-12:
+        return "complex lambda_1"
+    if spec.top[layer, h].real <= 0:
+        return "lambda_1 <= 0"
+    return "no gap" if not spec.has_gap[layer, h] else "c11 <= 0"
+
+
+def verdict_changes(exact: HeadSpectra, rounded: HeadSpectra) -> list[dict]:
+    r"""One row per head whose Thm 5.4 verdict differs between ``exact`` and
+    ``rounded``: the verdict, :math:`\lambda_1` and :math:`c_{1,1}/\sigma_1(A_h)` (the
+    alignment relative to the largest it can be) on both sides."""
+    rows = []
+    for layer, h in zip(*np.nonzero(exact.holds != rounded.holds)):
+        row = {"layer": int(layer), "head": int(h)}
+        for label, spec in (("float32", exact), ("rounded", rounded)):
+            row[f"{label}: verdict"] = _verdict(spec, layer, h)
+            row[f"{label}: lambda_1"] = f"{complex(spec.top[layer, h]):.3g}"
+            row[f"{label}: c11/sigma_1"] = float(spec.c11[layer, h] / spec.qk_singular[layer, h, 0])
+        rows.append(row)
+    return rows

@@ -18,11 +18,14 @@ __all__ = [
     "plot_hypotheses_map",
     "plot_layer_comparison",
     "plot_layer_ranks",
+    "plot_layer_shares",
     "plot_layer_singular_values",
     "plot_lora_learning",
     "plot_pretraining",
     "plot_similarity_histograms",
+    "plot_symmetric_qk_histogram",
     "plot_update_eigenvalues",
+    "plot_value_singular_values",
     "plot_value_spectra",
     "VERDICT_COLOURS",
     "VERDICT_LABELS",
@@ -223,6 +226,53 @@ def plot_complex_spectrum(ax, eigenvalues, *, title: str, colour="C0"):
     ax.set(xlabel="Re", ylabel="Im", title=title)
     ax.set_aspect("equal", adjustable="datalim")
     few_ticks(ax, nbins=4)
+    return ax
+
+
+def plot_symmetric_qk_histogram(ax, eigenvalues, *, title: str, colour="C3", window=0.5):
+    r"""Figs 6 and 11: histogram of the eigenvalues of a head's symmetrised
+    :math:`\tfrac12(B_h+B_h^\top)/\sqrt{d_h}`, as the authors draw it: 100 bins on
+    [-``window``, ``window``], logarithmic counts (eigenvalues outside the window are
+    not drawn; the title says how many)."""
+    eigenvalues = np.asarray(eigenvalues)
+    outside = int(np.count_nonzero(np.abs(eigenvalues) > window))
+    ax.hist(eigenvalues, bins=np.linspace(-window, window, 100), color=colour)
+    ax.set(yscale="log", xlabel="eigenvalue", ylabel="count", title=f"{title}\n({outside} outside the window)")
+    ax.title.set_fontsize(9)
+    return ax
+
+
+def plot_value_singular_values(weights, layers, *, ax=None):
+    r"""Fig. 12: histograms (100 bins, shared range) of the singular values of the
+    value projection :math:`W_V` of the given ``layers``, divided by their median."""
+    from ..nets.head_spectra import value_singular_values
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3.4))
+    values = {layer: value_singular_values(weights, layer) for layer in layers}
+    values = {layer: sv / np.median(sv) for layer, sv in values.items()}
+    top = max(sv.max() for sv in values.values())
+    colours = plt.cm.viridis(np.linspace(0.9, 0.1, len(layers)))
+    for (layer, sv), colour in zip(values.items(), colours):
+        ax.hist(sv, bins=np.linspace(0, top, 100), histtype="step", color=colour, label=f"layer {layer}")
+    ax.set(xlabel=r"$\sigma_k$ / median", ylabel="count", title=f"{weights.name}: $W_V$")
+    ax.legend(fontsize=7)
+    return ax
+
+
+def plot_layer_shares(spec_by_name: dict, *, ax=None):
+    r"""Per layer (as a fraction of the depth), the share of heads whose value map has
+    a real positive :math:`\lambda_1` (solid) and with :math:`\mathrm{Re}\,\lambda_1 > 0`
+    (dashed), one colour per model of ``spec_by_name``."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3.4))
+    for k, (name, spec) in enumerate(spec_by_name.items()):
+        shares = spec.layer_shares()
+        depth = np.arange(spec.weights.n_layers) / max(spec.weights.n_layers - 1, 1)
+        ax.plot(depth, shares["real_positive"], "o-", ms=3, color=f"C{k}", label=f"{name}: real > 0")
+        ax.plot(depth, shares["re_positive"], "s--", ms=3, color=f"C{k}", lw=1, label=f"{name}: Re > 0")
+    ax.set(xlabel="layer / (layers - 1)", ylabel=r"share of heads, $\lambda_1$", ylim=(-0.02, 1.02))
+    ax.legend(fontsize=7)
     return ax
 
 
