@@ -22,6 +22,8 @@ from lora_book.portable import citation_mismatch
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "book").glob("ch0*.md"))
+# pages that are not notebooks but link to the chapters and cite with the same rules
+LINKING_PAGES = CHAPTERS + [ROOT / "book" / name for name in ("preface.md", "errata.md")]
 BIB = pybtex.database.parse_file(ROOT / "book" / "references.bib")
 LINK = re.compile(r"\[(?P<text>[^\]]+)\]\((?P<path>[\w.]*\.md)?#(?P<label>[\w:.-]+)\)")
 ROLE = re.compile(r"\{(?:ref|numref|eq|prf:ref)\}`(?:[^`<]*<)?(?P<label>[\w:.-]+)>?`")
@@ -35,7 +37,7 @@ def _labels(text: str) -> set[str]:
     return found
 
 
-@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("chapter", LINKING_PAGES, ids=lambda p: p.stem)
 def test_chapters_use_only_what_jupyterlab_renders(chapter):
     text = chapter.read_text()
     assert "{cite" not in text, "cite with a Markdown link: [Author et al., 2024](#key)"
