@@ -102,3 +102,20 @@ def test_a_jupyterlab_save_through_the_contents_api_changes_nothing(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+#: the longest code cell a chapter may have: logic lives in lib/, a cell shows a call
+MAX_CELL_LINES = 15
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_chapters_read_as_narrative_around_short_cells(path):
+    """No code cell over 15 lines, and every glued value goes through the report module
+    (one call per result: report.glue_all, report.glue_figure), never myst-nb's glue."""
+    import re
+
+    cells = [c for c in jupytext.read(path).cells if c.cell_type == "code"]
+    long = [(k, len(c.source.splitlines())) for k, c in enumerate(cells) if len(c.source.splitlines()) > MAX_CELL_LINES]
+    assert not long, f"{path.name}: code cells (index, lines) over {MAX_CELL_LINES} lines: {long}"
+    raw = [k for k, c in enumerate(cells) if re.search(r"(?<![\w.])glue\(|from myst_nb import glue", c.source)]
+    assert not raw, f"{path.name}: code cells {raw} glue directly; use report.glue_all / report.glue_figure"
