@@ -59,6 +59,27 @@ def table(header, rows) -> nodes.table:
     return table
 
 
+def _stored_results(nb) -> str:
+    """The stored results (lora_clusters.store) a chapter's outputs show: which run, at
+    which scale, on which device, when, and whether its code was current then."""
+    from lora_clusters import store
+
+    used = [
+        output["data"][store.MIME]
+        for cell in nb.cells
+        for output in cell.get("outputs", [])
+        if store.MIME in output.get("data", {})
+    ]
+    return (
+        "; ".join(
+            f"{u['experiment']}/{u['name']}: {u['scale']}, {u['device']}, {u['created']}"
+            + (" (stale: older code)" if u.get("status") == "stale" else "")
+            for u in used
+        )
+        or "-"
+    )
+
+
 def _provenance_nodes(app, docname):
     from lora_clusters import provenance
 
@@ -71,7 +92,7 @@ def _provenance_nodes(app, docname):
         nb = cached_notebook(app, chapter)
         record = None if nb is None else provenance.find_record(nb)
         if record is None:
-            values = ["(no record: the chapter has no provenance cell)", "", "", "", "", "", ""]
+            values = ["(no record: the chapter has no provenance cell)", "", "", "", "", "", "", ""]
         else:
             packages = record.get("packages", {})
             values = [
@@ -82,9 +103,20 @@ def _provenance_nodes(app, docname):
                 packages.get("torch", "-"),
                 record.get("lib_fingerprint", "?"),
                 record.get("executed_at", "?"),
+                _stored_results(nb),
             ]
         rows.append([nodes.paragraph("", "", link), *values])
-    header = ["Chapter", "Outputs computed on", "Scale", "Python", "numpy", "torch", "lib fingerprint", "When (UTC)"]
+    header = [
+        "Chapter",
+        "Outputs computed on",
+        "Scale",
+        "Python",
+        "numpy",
+        "torch",
+        "lib fingerprint",
+        "When (UTC)",
+        "Stored results shown (scale, device, computed)",
+    ]
     versions = provenance.package_versions()
     return [
         table(header, rows),
