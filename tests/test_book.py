@@ -38,3 +38,17 @@ def test_committed_cache_holds_no_stale_records():
 
 # The build itself (-n -W, from the committed cache, served in Chromium) is tested in
 # test_site.py; that every chapter executes from scratch, in test_chapters_in_jupyter.py.
+
+
+def test_committed_results_hold_only_what_the_chapters_show():
+    """Every stored result in results/ is shown by a chapter's current cached outputs
+    (`make cache-prune` removes the others), and each is fresh: its code unchanged."""
+    from lora_clusters import store
+
+    used = set()
+    for path in bookcache.chapter_paths(ROOT):
+        info = bookcache.chapter_status(path, ROOT)
+        used |= {(r["experiment"], r["file"]) for r in info["results"]}
+        assert all(not r["changed"] for r in info["results"]), (path.name, info["results"])
+    stored = {(r.experiment, r.path.name) for r in store.records(folder=ROOT / "results")}
+    assert stored == used, f"results no chapter shows: {sorted(stored - used)}; run `make cache-prune`"

@@ -162,6 +162,29 @@ def prune(root: Path = ROOT, *, keep_committed: bool = False) -> list[int]:
     return removed
 
 
+def prune_results(root: Path = ROOT) -> list[Path]:
+    """Remove the stored results (``results/``) that no chapter's current cached outputs
+    show, except paper-scale ones, which only a GPU can compute again; returns the
+    removed ``.json`` files (``make cache-prune``, before a commit, with :func:`prune`)."""
+    from jupyter_cache import get_cache
+
+    from lora_clusters import scale, store
+
+    cache = get_cache(cache_dir(root))
+    used = set()
+    for pk in status(root).values():
+        if pk is not None:
+            used |= {(u["experiment"], u["file"]) for u in _outputs_with(stored_notebook(cache, pk), store.MIME)}
+    removed = []
+    for record in store.records(folder=root / "results"):
+        if (record.experiment, record.path.name) in used or record.scale == scale.PAPER:
+            continue
+        record.path.with_suffix(".npz").unlink(missing_ok=True)
+        record.path.unlink()
+        removed.append(record.path)
+    return removed
+
+
 def _records(root: Path) -> list[tuple[int, str]]:
     from jupyter_cache import get_cache
 
@@ -348,6 +371,8 @@ def main(argv=None) -> int:
     if args.command == "prune":
         for pk in prune():
             print(f"removed stale cache record {pk}")
+        for path in prune_results():
+            print(f"removed stored result no chapter shows: {path.relative_to(ROOT)}")
         return 0
     if args.command == "before-build":
         before_build()
