@@ -343,6 +343,10 @@ def test_generated_texts_are_reproducible_and_leave_the_global_random_state_alon
     a, b = texts.dummy_text(3, seed=4), texts.dummy_text(3, seed=4)
     assert random.random() == before  # the global state was restored
     assert a == b and a != texts.dummy_text(3, seed=5) and len(a.split()) > 10
+    # the shared generator writes what a fresh one writes
+    texts._generator.cache_clear()
+    fresh = texts.dummy_text(3, seed=4)
+    assert texts._generator() is texts._generator() and fresh == a == texts.dummy_text(3, seed=4)
 
 
 # --------------------------------------------------------------------------------------

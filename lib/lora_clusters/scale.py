@@ -121,8 +121,8 @@ SETTINGS = {
     # Chapter 8: a language model's layer stack run several times (App. G.5)
     "depth": {
         "smoke": DepthSettings("tiny", 2, 24, 2),
-        "cpu": DepthSettings("smollm2", 6, 128, 4),
-        "gpu": DepthSettings("smollm2", 16, 512, 4),
+        "cpu": DepthSettings("smollm2", 50, 64, 2),
+        "gpu": DepthSettings("smollm2", 50, 256, 4),
     },
     # Chapter 9: LoRA on a language model's value projections (App. G.4)
     "lm_lora": {

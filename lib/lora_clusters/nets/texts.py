@@ -90,7 +90,10 @@ def wikipedia_paragraphs(count: int, *, min_chars: int = 600, seed: int = 0) -> 
     return random.Random(seed).sample(candidates, count)
 
 
+@lru_cache(maxsize=1)
 def _generator():
+    # building one takes seconds (it reads its word lists); its sentences depend only
+    # on Python's random state, so one is shared (a test checks it against fresh ones)
     from essential_generators import DocumentGenerator
 
     return DocumentGenerator()

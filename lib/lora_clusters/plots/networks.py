@@ -12,6 +12,7 @@ __all__ = [
     "KIND_COLOURS",
     "plot_complex_spectrum",
     "plot_depth_similarity",
+    "plot_pass_ends",
     "plot_eigenvalues",
     "plot_finetuning",
     "plot_forgetting",
@@ -330,6 +331,34 @@ def plot_depth_similarity(result, *, ax=None, skip_first: bool = True):
     )
     ax.legend(fontsize=8, loc="lower right")
     return ax
+
+
+def plot_pass_ends(result, *, axes=None):
+    """What happens at the last layer of each pass: the mean similarity (first token left
+    out, mean over the texts of each kind) of the states as they are and with the
+    model's final norm applied; the relative size of each layer's update and the mean
+    cosine between the tokens' updates (all texts pooled)."""
+    if axes is None:
+        _, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    for kind in result.kinds:
+        colour = KIND_COLOURS.get(kind, None)
+        axes[0].plot(result.layers, result.mean_no_first[kind].mean(axis=0), color=colour, label=kind)
+        axes[0].plot(result.layers, result.normed_no_first[kind].mean(axis=0), color=colour, ls="--", lw=1)
+    axes[0].plot([], [], color="k", ls="--", lw=1, label="final norm applied")
+    pooled = {
+        name: np.concatenate([getattr(result, name)[k] for k in result.kinds])
+        for name in ("update_ratio", "update_cosine")
+    }
+    axes[1].plot(result.layers[1:], pooled["update_ratio"][:, 1:].mean(axis=0), "o-", ms=2.5, color="C4")
+    axes[2].plot(result.layers[1:], pooled["update_cosine"][:, 1:].mean(axis=0), "o-", ms=2.5, color="C5")
+    labels = ("mean cosine similarity", "||update|| / ||state before||", "mean cosine between updates")
+    for ax, label in zip(axes, labels):
+        for k in range(1, result.times + 1):
+            ax.axvline(k * result.trained_depth, color="k", ls="--" if k == 1 else ":", lw=0.9)
+        ax.set(xlabel="layer", ylabel=label)
+    axes[1].set_yscale("log")
+    axes[0].legend(fontsize=8, loc="lower right")
+    return axes
 
 
 def plot_similarity_histograms(result, kind: str, *, axes=None):
