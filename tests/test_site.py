@@ -130,6 +130,9 @@ def test_reproducibility_page_lists_every_chapter_with_its_device(built):
         assert f"{name}.html" in page
     assert page.count("CPU: ") + page.count("GPU: ") >= 5  # one device per chapter
     assert "(no record" not in page
+    # the chapters that train networks name the stored runs they show, with their scale
+    for run in ("toy/study: ", "depth/similarities: ", "lm_lora/run: "):
+        assert run in page, run
     # myst-nb's execution table: the row of every chapter says its outputs came from the
     # cache (columns: document, modified, method, run time, status)
     exec_table = page[page.index("<table") : page.index("</table>")]

@@ -59,25 +59,26 @@ def table(header, rows) -> nodes.table:
     return table
 
 
-def _stored_results(nb) -> str:
-    """The stored results (lora_clusters.store) a chapter's outputs show: which run, at
-    which scale, on which device, when, and whether its code was current then."""
+def _used_results(nb) -> list[dict]:
+    """The stored results (lora_clusters.store) a chapter's outputs show."""
     from lora_clusters import store
 
-    used = [
+    return [
         output["data"][store.MIME]
         for cell in nb.cells
         for output in cell.get("outputs", [])
         if store.MIME in output.get("data", {})
     ]
-    return (
-        "; ".join(
-            f"{u['experiment']}/{u['name']}: {u['scale']}, {u['device']}, {u['created']}"
-            + (" (stale: older code)" if u.get("status") == "stale" else "")
-            for u in used
-        )
-        or "-"
-    )
+
+
+def _stored_results(used: list[dict]) -> str:
+    """Which runs, at which scale, on which device, when, and whether stale."""
+    described = [
+        f"{u['experiment']}/{u['name']}: {u['scale']}, {u['device']}, {u['created']}"
+        + (" (stale: older code)" if u.get("status") == "stale" else "")
+        for u in used
+    ]
+    return "; ".join(described) or "-"
 
 
 def _provenance_nodes(app, docname):
@@ -91,19 +92,20 @@ def _provenance_nodes(app, docname):
         link += nodes.inline(text=chapter)
         nb = cached_notebook(app, chapter)
         record = None if nb is None else provenance.find_record(nb)
+        used = [] if nb is None else _used_results(nb)
         if record is None:
             values = ["(no record: the chapter has no provenance cell)", "", "", "", "", "", "", ""]
         else:
             packages = record.get("packages", {})
             values = [
                 record.get("device", "?"),
-                record.get("scale", "-"),
+                ", ".join(sorted({u["scale"] for u in used})) or "-",
                 record.get("python", "?"),
                 packages.get("numpy", "-"),
                 packages.get("torch", "-"),
                 record.get("lib_fingerprint", "?"),
                 record.get("executed_at", "?"),
-                _stored_results(nb),
+                _stored_results(used),
             ]
         rows.append([nodes.paragraph("", "", link), *values])
     header = [

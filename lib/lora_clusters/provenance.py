@@ -72,8 +72,10 @@ def environment(lib_fingerprint: str = "") -> dict:
     """Where and with what this process computes: Python, platform, device, package
     versions, the library fingerprint and the hash of every module of the library (so
     that ``make cache-status`` can name the module whose change made a chapter stale),
-    the scale of the GPU chapters and the time."""
-    from . import code_hash, scale
+    and the time.  The scale of a chapter that trains networks is recorded with each of
+    its stored results (:mod:`lora_clusters.store`), not here: so the chapters that have
+    no scale do not depend on the settings table."""
+    from . import code_hash
 
     return {
         "python": platform.python_version(),
@@ -82,7 +84,6 @@ def environment(lib_fingerprint: str = "") -> dict:
         "packages": package_versions(),
         "lib_fingerprint": lib_fingerprint,
         "modules": code_hash.module_hashes(code_hash.package_modules()),
-        "scale": scale.current(),
         "executed_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M"),
     }
 
