@@ -222,3 +222,26 @@ def test_a_kernel_is_told_where_a_result_comes_from_and_when_it_is_stale(results
     assert "older version of the code" in text and "`lora_clusters.nets.toy`" in text and "make gpu" in text
     assert shown[-1][store.MIME]["status"] == "stale"
     assert shown[-1][store.MIME]["changed"] == ["lora_clusters.nets.toy"]
+
+
+def test_the_store_and_the_scale_table_never_make_a_result_stale(results, package_copy):
+    """A module that keeps its own results imports the store (and so the scale table and
+    provenance): neither computes anything, so editing them leaves its results fresh."""
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"value": len(calls)}
+
+    code = ["lora_clusters.nets.depth"]  # imports the store for similarity_study
+    store.load_or_compute("depth", Settings(), compute, code=code, scale_name="cpu")
+    (record,) = store.records("depth")
+    assert "lora_clusters.store" not in record.code and "lora_clusters.scale" not in record.code
+    for name in ("store.py", "scale.py", "provenance.py"):
+        with open(package_copy / name, "a") as handle:
+            handle.write("\n# an edit\n")
+    assert store.records("depth")[0].changed_modules() == []
+    assert store.load_or_compute("depth", Settings(), compute, code=code, scale_name="cpu") == {"value": 1}
+    with open(package_copy / "nets" / "texts.py", "a") as handle:  # used by depth: stale
+        handle.write("\n# an edit\n")
+    assert store.records("depth")[0].changed_modules() == ["lora_clusters.nets.texts"]

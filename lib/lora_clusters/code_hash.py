@@ -116,17 +116,18 @@ def imported_modules(source: str, module: str = "", is_package: bool = False, kn
     return found
 
 
-def module_closure(start: Iterable[str], package_dir: Path | None = None) -> set[str]:
+def module_closure(start: Iterable[str], package_dir: Path | None = None, *, stop: Iterable[str] = ()) -> set[str]:
     """``start`` (module names of the package) and every module of the package they
-    import, transitively."""
+    import, transitively; modules named in ``stop`` are neither included nor followed."""
     modules = package_modules(package_dir)
+    stop = set(stop)
     unknown = [name for name in start if name not in modules]
     if unknown:
         raise ValueError(f"start must name modules of {PACKAGE}, got unknown {unknown}")
     seen, todo = set(), list(start)
     while todo:
         name = todo.pop()
-        if name in seen:
+        if name in seen or name in stop:
             continue
         seen.add(name)
         path = modules[name]

@@ -152,15 +152,26 @@ class Record:
         }
 
 
+#: infrastructure, not computation: a module that computes a result may import the store
+#: (to keep its own results), but the store's code, and what only it imports (the scale
+#: table, provenance), never changes what was computed
+NOT_COMPUTING = ("lora_clusters.store",)
+
+
 def _current_hashes(computed_by: Iterable[str], package_dir: Path | None = None) -> dict[str, str]:
-    """Today's hashes of the modules ``computed_by`` use (themselves included)."""
+    """Today's hashes of the modules ``computed_by`` use (themselves included), the store
+    left out (:data:`NOT_COMPUTING`)."""
     modules = code_hash.package_modules(package_dir)
     present = [m for m in computed_by if m in modules]
-    return code_hash.module_hashes(code_hash.module_closure(present, package_dir), package_dir)
+    closure = code_hash.module_closure(present, package_dir, stop=NOT_COMPUTING)
+    return code_hash.module_hashes(closure, package_dir)
 
 
 def _changed(then: dict[str, str], now: dict[str, str]) -> list[str]:
-    return [m for m in sorted(set(then) | set(now)) if then.get(m) != now.get(m)]
+    """The modules of today's closure whose hash differs from (or is missing in) the
+    record.  A module the computing code no longer imports needs no check of its own:
+    dropping an import edits a module of today's closure."""
+    return [m for m in sorted(now) if then.get(m) != now[m]]
 
 
 def _stem(name: str, scale_name: str, key: str) -> str:
