@@ -59,13 +59,14 @@ def table(header, rows) -> nodes.table:
     return table
 
 
-def _used_results(nb) -> list[dict]:
-    """The stored results (lora_clusters.store) a chapter's outputs show."""
+def _used_results(nb: dict) -> list[dict]:
+    """The stored results (lora_clusters.store) a chapter's outputs show (``nb`` as a
+    dict, as :func:`cached_notebook` gives it)."""
     from lora_clusters import store
 
     return [
         output["data"][store.MIME]
-        for cell in nb.cells
+        for cell in nb["cells"]
         for output in cell.get("outputs", [])
         if store.MIME in output.get("data", {})
     ]
