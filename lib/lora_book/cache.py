@@ -174,7 +174,7 @@ def prune_results(root: Path = ROOT) -> list[Path]:
     used = set()
     for pk in status(root).values():
         if pk is not None:
-            used |= {(u["experiment"], u["file"]) for u in _outputs_with(stored_notebook(cache, pk), store.MIME)}
+            used |= {(u["experiment"], u["file"]) for u in outputs_with(stored_notebook(cache, pk), store.MIME)}
     removed = []
     for record in store.records(folder=root / "results"):
         if (record.experiment, record.path.name) in used or record.scale == scale.PAPER:
@@ -286,11 +286,13 @@ def _latest_record_notebook(cache, path: Path):
     return stored_notebook(cache, newest.pk)
 
 
-def _outputs_with(nb, mime: str) -> list[dict]:
+def outputs_with(nb, mime: str) -> list[dict]:
+    """The data of type ``mime`` of every output of an executed notebook (an nbformat
+    node or the plain dict it was read from)."""
     return [
         output["data"][mime]
-        for cell in nb.cells
-        if cell.cell_type == "code"
+        for cell in nb["cells"]
+        if cell["cell_type"] == "code"
         for output in cell.get("outputs", [])
         if mime in output.get("data", {})
     ]
@@ -330,7 +332,7 @@ def chapter_status(path: Path, root: Path = ROOT, *, package_dir: Path | None = 
     if matching is None and not reasons:
         reasons.append("its code cells changed since it ran" if executed is not None else "never executed")
     results = []
-    for used in _outputs_with(executed, store.MIME) if executed is not None else []:
+    for used in outputs_with(executed, store.MIME) if executed is not None else []:
         record_path = root / "results" / used["experiment"] / used["file"]
         if record_path.exists():
             changed = store.Record.read(record_path).changed_modules(package_dir)

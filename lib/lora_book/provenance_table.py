@@ -59,19 +59,6 @@ def table(header, rows) -> nodes.table:
     return table
 
 
-def _used_results(nb: dict) -> list[dict]:
-    """The stored results (lora_clusters.store) a chapter's outputs show (``nb`` as a
-    dict, as :func:`cached_notebook` gives it)."""
-    from lora_clusters import store
-
-    return [
-        output["data"][store.MIME]
-        for cell in nb["cells"]
-        for output in cell.get("outputs", [])
-        if store.MIME in output.get("data", {})
-    ]
-
-
 def _stored_results(used: list[dict]) -> str:
     """Which runs, at which scale, on which device, when, and whether stale."""
     described = [
@@ -83,7 +70,9 @@ def _stored_results(used: list[dict]) -> str:
 
 
 def _provenance_nodes(app, docname):
-    from lora_clusters import provenance
+    from lora_clusters import provenance, store
+
+    from .cache import outputs_with
 
     rows = []
     for chapter in sorted(d for d in app.env.found_docs if is_notebook(app, d)):
@@ -93,7 +82,7 @@ def _provenance_nodes(app, docname):
         link += nodes.inline(text=chapter)
         nb = cached_notebook(app, chapter)
         record = None if nb is None else provenance.find_record(nb)
-        used = [] if nb is None else _used_results(nb)
+        used = [] if nb is None else outputs_with(nb, store.MIME)
         if record is None:
             values = ["(no record: the chapter has no provenance cell)", "", "", "", "", "", "", ""]
         else:
