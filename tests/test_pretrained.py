@@ -526,7 +526,7 @@ def test_long_texts_are_cut_so_that_every_prompt_ends_with_the_answer_cue():
 def test_value_lora_tracks_the_eigenvalues_of_its_update(kv_heads):
     from transformers import AutoTokenizer
 
-    from lora_clusters.nets import lm_lora
+    from lora_clusters.nets import lm_lora, lm_lora_study
 
     tokenizer = AutoTokenizer.from_pretrained(assets.model_path("smollm2"))
     model = loading.tiny_llama(len(tokenizer), layers=2, d=32, heads=4, kv_heads=kv_heads, seed=4)
@@ -549,8 +549,11 @@ def test_value_lora_tracks_the_eigenvalues_of_its_update(kv_heads):
         np.testing.assert_allclose(np.sort_complex(run.v_eigenvalues[-1, 0]), np.sort_complex(full), atol=1e-10)
     else:
         assert run.v_eigenvalues is None
-    rows = lm_lora.value_map_change(weights, run)
+    rows = lm_lora_study.value_map_change(weights, run)
     assert len(rows) == 2 and all(r["largest |eig| before"] > 0 for r in rows)
+    # the stored factors give the update: (alpha / r) B A
+    A, B = run.factors[1]
+    np.testing.assert_allclose(run.delta_v[1], settings.alpha / settings.rank * B @ A)
     assert 0.0 <= run.accuracy_before <= 1.0 and 0.0 <= run.accuracy_after <= 1.0
 
 
@@ -572,3 +575,122 @@ def test_a_bert_model_is_read_head_by_head():
     naive = head_spectra.naive_head_spectra(w, 1, 2)
     np.testing.assert_allclose(spec.qk_singular[1, 2], naive["qk_singular"][:8], rtol=1e-8)
     assert (spec.layer_qk_rank(1e-8) == 32).all()  # no grouped-query cap: 4 x 8 = d
+
+
+def _tiny_lora_run(**changes):
+    from dataclasses import replace
+
+    from transformers import AutoTokenizer
+
+    from lora_clusters.nets import lm_lora
+
+    tokenizer = AutoTokenizer.from_pretrained(assets.model_path("smollm2"))
+    model = loading.tiny_llama(len(tokenizer), layers=2, d=32, heads=4, kv_heads=4, seed=4)
+    # texts of one length: no padding, so that micro-batches see what one batch sees
+    data = [(f"review {k:02d} {'good' if k % 2 else 'bad '}", k % 2) for k in range(40)]
+    base = lm_lora.LoRASettings("tiny", steps=3, batch_size=4, n_test=8, checkpoint_every=3, max_tokens=16, dropout=0.0)
+    return lm_lora.train_value_lora(model, tokenizer, replace(base, **changes), data=data)
+
+
+def test_gradient_accumulation_equals_one_larger_batch():
+    """Two micro-batches of 2 accumulated make the step of one batch of 4 (the mean of
+    the two halves' mean losses is the mean loss), and differ from a batch of 2."""
+    whole = _tiny_lora_run(batch_size=4, grad_accumulation=1)
+    halves = _tiny_lora_run(batch_size=2, grad_accumulation=2)
+    smaller = _tiny_lora_run(batch_size=2, grad_accumulation=1)
+    assert halves.examples_seen == whole.examples_seen == 12
+    for (A1, B1), (A2, B2), (A3, _) in zip(whole.factors, halves.factors, smaller.factors):
+        np.testing.assert_allclose(A2, A1, atol=1e-6)
+        np.testing.assert_allclose(B2, B1, atol=1e-6)
+        assert np.abs(A3 - A1).max() > 1e-5  # a different batch moves the factors differently
+    np.testing.assert_allclose(halves.loss, whole.loss, rtol=1e-5)
+
+
+def test_the_gradient_is_clipped_to_max_grad_norm():
+    import torch
+
+    from lora_clusters.nets import lm_lora
+
+    clipped = lm_lora.LoRASettings("tiny", steps=1, batch_size=4, n_test=8, checkpoint_every=1, max_grad_norm=1e-4)
+    free = lm_lora.LoRASettings("tiny", steps=1, batch_size=4, n_test=8, checkpoint_every=1)
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(assets.model_path("smollm2"))
+    tokenizer.pad_token = tokenizer.eos_token
+    batch = [(f"review {k:02d} good", k % 2) for k in range(4)]
+    labels = torch.tensor(lm_lora._label_ids(tokenizer))
+    norms = []
+    for settings in (clipped, free):
+        model = loading.tiny_llama(len(tokenizer), layers=2, d=32, heads=4, kv_heads=4, seed=4)
+        tuned = lm_lora._with_value_lora(model, settings)
+        with torch.no_grad():  # B != 0, so that A gets a gradient too
+            for name, p in tuned.named_parameters():
+                if "lora_B" in name:
+                    p.fill_(0.1)
+        trainable = [p for p in tuned.parameters() if p.requires_grad]
+        optimizer = torch.optim.SGD(trainable, lr=0.0)
+        lm_lora._training_step(tuned, optimizer, tokenizer, [batch], labels, settings, "cpu")
+        norms.append(float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in trainable]))))
+    assert norms[1] > 1e-3  # unclipped, the gradient is far larger than the cap
+    assert norms[0] == pytest.approx(1e-4, rel=1e-3)
+
+
+@pytest.mark.parametrize(
+    "changes, name",
+    [
+        ({"grad_accumulation": 0}, "grad_accumulation"),
+        ({"max_grad_norm": -1.0}, "max_grad_norm"),
+        ({"weight_decay": -0.1}, "weight_decay"),
+    ],
+)
+def test_bad_lora_settings_name_the_setting(changes, name):
+    from lora_clusters.nets import lm_lora
+
+    args = {"model": "tiny", "steps": 1, "batch_size": 1, "n_test": 1, "checkpoint_every": 1, **changes}
+    with pytest.raises(ValueError, match=name):
+        lm_lora.LoRASettings(**args)
+
+
+def _fake_run(seed, before, after, moduli):
+    from lora_clusters.nets import lm_lora
+
+    settings = lm_lora.LoRASettings("tiny", steps=2, batch_size=3, n_test=4, checkpoint_every=1, seed=seed)
+    ov = np.zeros((2, len(moduli), 2), dtype=complex)
+    ov[-1, :, 0] = moduli  # the largest eigenvalue of each layer at the end
+    ov[-1, :, 1] = 0.1 * np.asarray(moduli) * 1j
+    return lm_lora.LoRARun(settings, "tiny", np.ones(2), np.arange(2), ov, None, before, after, 1.0, 0.5, 10, 4, 1.0)
+
+
+def test_seed_summary_is_the_mean_and_sample_spread_over_runs():
+    from lora_clusters.nets import lm_lora_study
+
+    runs = [_fake_run(0, 0.7, 0.8, [1.0, 2.0]), _fake_run(1, 0.6, 0.9, [3.0, 2.0]), _fake_run(2, 0.8, 0.85, [2.0, 2.0])]
+    s = lm_lora_study.seed_summary(runs)
+    assert s["seeds"] == [0, 1, 2]
+    assert s["after"]["mean"] == pytest.approx(0.85) and s["after"]["std"] == pytest.approx(0.05)
+    assert s["gain"]["min"] == pytest.approx(0.05) and s["gain"]["max"] == pytest.approx(0.3)
+    np.testing.assert_allclose(s["eig_mean"], [2.0, 2.0])
+    np.testing.assert_allclose(s["eig_std"], [1.0, 0.0])
+    assert s["eig_cv_median"] == pytest.approx(0.25)  # median of 1/2 and 0/2
+    glued = lm_lora_study.seed_glue_values(runs)
+    assert glued["lm_n_seeds"] == 3 and glued["lm_gain_all_positive"] is True
+
+
+def test_settings_table_reads_the_books_values_from_the_settings():
+    from lora_clusters.nets import lm_lora, lm_lora_study
+
+    settings = lm_lora.LoRASettings(
+        "smollm2",
+        steps=300,
+        batch_size=1,
+        n_test=4,
+        checkpoint_every=30,
+        grad_accumulation=3,
+        weight_decay=0.001,
+        max_grad_norm=0.3,
+    )
+    rows = {r["setting"]: r for r in lm_lora_study.settings_table(settings, "snippets", (0, 1, 2))}
+    assert rows["batch"]["book"] == "1 per step, 3 steps accumulated"
+    assert rows["gradient clipping"]["book"] == "norm 0.3" and rows["weight decay"]["book"] == "0.001"
+    assert rows["optimiser steps"]["book"].startswith("300") and rows["seeds"]["book"] == "0, 1, 2"
+    assert rows["data"]["book"] == "snippets"

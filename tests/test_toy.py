@@ -177,10 +177,21 @@ def test_peft_lora_touches_only_the_value_matrix():
             assert torch.equal(after[name], value), name  # bit-identical
 
 
-def test_batched_lora_is_peft_lora():
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},  # alpha / r = 1
+        {"lora_alpha": 2.0},  # alpha / r = 0.5, the authors' (8 at r = 16)
+        {"lora_alpha": 12.0, "lora_betas": (0.9, 0.98), "lora_weight_decay": 0.01, "sub_split": "independent"},
+    ],
+    ids=["alpha-over-r-1", "alpha-over-r-0.5", "authors-optimiser-3"],
+)
+def test_batched_lora_is_peft_lora(changes):
     """One model fine-tuned by :func:`toy.finetune` and by peft with torch's AdamW, from
-    the same factors and on the same split: the same factors after training."""
-    config = scale.settings("toy", "smoke", epochs=40, lora_epochs=15, lora_lr=3e-3)
+    the same factors and on the same split: the same factors after training, for
+    alpha / r = 1 and != 1 (a missing or doubled scaling fails) and for the authors'
+    optimiser settings."""
+    config = scale.settings("toy", "smoke", epochs=40, lora_epochs=15, lora_lr=3e-3, **changes)
     pre = toy.pretrain(config, 2, seeds=(0,), dtype=torch.float64)
     wrapped = _peft_model(pre.stack.model(0).double(), config)
     layer = wrapped.base_model.model.attention.value
@@ -190,9 +201,11 @@ def test_batched_lora_is_peft_lora():
         layer.lora_B["default"].weight.copy_(B0)
     ours = toy.finetune(pre, init=(A0[None], B0[None]))
     data = toy.arithmetic_data(config.p, "-")
-    mask = data.split(config.sub_train_fraction, 0)
+    mask = toy.subtraction_masks(config, (0,))[0]
     trainable = [layer.lora_A["default"].weight, layer.lora_B["default"].weight]
-    opt = torch.optim.AdamW(trainable, lr=config.lora_lr, betas=(0.9, 0.999), weight_decay=0.0)
+    opt = torch.optim.AdamW(
+        trainable, lr=config.lora_lr, betas=config.lora_betas, weight_decay=config.lora_weight_decay
+    )
     for _ in range(config.lora_epochs):
         opt.zero_grad()
         torch.nn.functional.cross_entropy(wrapped(data.tokens[mask]), data.targets[mask]).backward()
@@ -210,6 +223,10 @@ def test_batched_lora_is_peft_lora():
     # reductions varies between runs, hence a margin of a hundred
     np.testing.assert_allclose(ours.sub_loss[-1, 0], float(final_loss), rtol=1e-7)
     assert math.isclose(ours.scaling, config.lora_alpha / config.lora_rank)
+    # peft merges the same update into W_V
+    merged = wrapped.merge_and_unload().attention.value.weight.detach()
+    value = pre.stack.params["value"][0].double()
+    torch.testing.assert_close(merged - value, ours.value_update()[0].double(), rtol=0, atol=1e-5 * float(moved))
 
 
 @pytest.mark.parametrize(
@@ -269,3 +286,26 @@ def test_outlier_count_and_excess_of_the_study_match_the_dense_spectra():
     moved[1] *= abs(ov[0]) / abs(ov[1])  # exactly on the rim: not an outlier
     count, excess = replace(spectra_, ov=ov, ov_tuned=moved).outliers()
     assert count == 1 and excess == pytest.approx(0.2, rel=1e-12)
+
+
+def test_nested_subtraction_pairs_are_addition_training_pairs():
+    """ "nested": the subtraction training pairs are a subset of the addition training
+    pairs (the first of the same permutation); "independent": they are not."""
+    config = scale.settings("toy", "smoke", train_fraction=0.7, sub_train_fraction=0.4)
+    addition = toy.arithmetic_data(config.p, "+").split(config.train_fraction, 3)
+    nested = toy.subtraction_masks(config, (3,))[0]
+    independent = toy.subtraction_masks(replace(config, sub_split="independent"), (3,))[0]
+    assert nested.sum() == independent.sum() == round(0.4 * config.p**2)
+    assert bool((nested & ~addition).sum() == 0)
+    assert int((independent & ~addition).sum()) > 0
+
+
+def test_authors_initialisation_draws_the_authors_scales():
+    """embedding N(0, 1/d), unembedding N(0, 1/p): the sample standard deviations."""
+    model = toy.initial_model(113, 128, 2, seed=0, init="authors")
+    assert model.embed.weight.std().item() == pytest.approx(1 / math.sqrt(128), rel=0.03)
+    assert model.unembed.weight.std().item() == pytest.approx(1 / math.sqrt(113), rel=0.03)
+    torch_default = toy.initial_model(113, 128, 2, seed=0)
+    assert torch_default.embed.weight.std().item() == pytest.approx(1.0, rel=0.03)
+    with pytest.raises(ValueError, match="init"):
+        toy.initial_model(11, 8, 2, seed=0, init="xavier")

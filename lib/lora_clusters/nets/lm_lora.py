@@ -31,15 +31,14 @@ import os
 import random
 import re
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from .. import spectra, store
+from .. import store
 from ..progress import progress_bar
 from .assets import asset_dir
-from .heads import AttentionWeights
 from .loading import decoder_layers
 from .settings import LoRASettings  # its values at each scale: lora_clusters.scale.SETTINGS
 
@@ -53,9 +52,8 @@ __all__ = [
     "imdb_reviews",
     "review_snippets",
     "stored_run",
-    "value_map_glue_values",
+    "stored_runs",
     "train_value_lora",
-    "value_map_change",
 ]
 
 #: an IMDb copy that replaces the review snippets (``make gpu DATA=...``)
@@ -175,7 +173,8 @@ class LoRARun:
     eigenvalues of the value-map update :math:`(\alpha/r)\,O_G B A` of every layer;
     ``v_eigenvalues`` the same for :math:`\Delta V` itself when it is square (else None);
     ``accuracy_before``/``accuracy_after`` the held-out accuracy; ``n_train``,
-    ``n_test`` the sizes of the two splits; ``examples_seen`` = steps x batch size."""
+    ``n_test`` the sizes of the two splits; ``examples_seen`` = steps x effective batch;
+    ``factors`` the final LoRA factors (A, B) of every layer (:attr:`delta_v`)."""
 
     settings: LoRASettings
     model_name: str
@@ -191,11 +190,18 @@ class LoRARun:
     n_test: int
     seconds: float
     accuracy_curve: list = field(default_factory=list)
-    delta_v: list = field(default_factory=list)
+    factors: list = field(default_factory=list)
+
+    @property
+    def delta_v(self) -> list[np.ndarray]:
+        r"""The final update :math:`\Delta V = (\alpha/r)\,BA` of every layer's value
+        projection, from the stored factors (A (r, d), B (G d_h, r)) of each layer."""
+        scaling = self.settings.alpha / self.settings.rank
+        return [scaling * B @ A for A, B in self.factors]
 
     @property
     def examples_seen(self) -> int:
-        return self.settings.steps * self.settings.batch_size
+        return self.settings.steps * self.settings.effective_batch
 
     def glue_values(self) -> dict:
         """The numbers the chapter quotes, by name."""
@@ -205,6 +211,9 @@ class LoRARun:
             "lm_model": self.model_name,
             "lm_steps": s.steps,
             "lm_batch": s.batch_size,
+            "lm_accumulation": s.grad_accumulation,
+            "lm_effective_batch": s.effective_batch,
+            "lm_seed": s.seed,
             "lm_examples": self.examples_seen,
             "lm_train_size": self.n_train,
             "lm_test_size": self.n_test,
@@ -298,8 +307,8 @@ def _shuffled_split(data, settings: LoRASettings) -> tuple[list, list]:
     if data is None:
         data = chapter_data()
     data = list(data.pairs if isinstance(data, LabelledTexts) else data)
-    if len(data) < settings.n_test + settings.batch_size:
-        raise ValueError(f"data has {len(data)} pairs, fewer than n_test + batch_size")
+    if len(data) < settings.n_test + 2 * settings.effective_batch:
+        raise ValueError(f"data has {len(data)} pairs, fewer than n_test + two steps' examples")
     rng = random.Random(settings.seed)
     data = data[:]
     rng.shuffle(data)
@@ -321,30 +330,37 @@ def _with_value_lora(model, settings: LoRASettings):
         return get_peft_model(model, config)
 
 
-def _training_step(tuned, optimizer, tokenizer, batch, labels, settings: LoRASettings, device) -> float:
-    """One AdamW step on the cross-entropy of the label token of ``batch``; its loss."""
+def _training_step(tuned, optimizer, tokenizer, batches, labels, settings: LoRASettings, device) -> float:
+    """One AdamW step on the cross-entropy of the label token, its gradient the mean
+    over the micro-batches ``batches`` (gradient accumulation), clipped to norm
+    ``settings.max_grad_norm``; returns the mean loss."""
     import torch
 
     tuned.train()
-    encoded = _encode(tokenizer, batch, settings.max_tokens).to(device)
-    logits = tuned(**encoded).logits[:, -1, :].float()
-    target = labels[torch.tensor([label for _, label in batch])].to(device)
-    loss = torch.nn.functional.cross_entropy(logits, target)
     optimizer.zero_grad()
-    loss.backward()
+    total = 0.0
+    for batch in batches:
+        encoded = _encode(tokenizer, batch, settings.max_tokens).to(device)
+        logits = tuned(**encoded).logits[:, -1, :].float()
+        target = labels[torch.tensor([label for _, label in batch])].to(device)
+        loss = torch.nn.functional.cross_entropy(logits, target) / len(batches)
+        loss.backward()
+        total += float(loss.detach())
+    if settings.max_grad_norm is not None:
+        torch.nn.utils.clip_grad_norm_([p for p in tuned.parameters() if p.requires_grad], settings.max_grad_norm)
     optimizer.step()
-    return float(loss.detach())
+    return total
 
 
-def _lora_updates(tuned, scaling: float) -> list[np.ndarray]:
-    r"""The update :math:`\Delta V = (\alpha/r)\,BA` of every layer's value projection."""
-    delta_v = []
+def _lora_factors(tuned) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The LoRA factors (A (r, d), B (G d_h, r)) of every layer's value projection."""
+    factors = []
     for layer in decoder_layers(tuned):
         v_proj = layer.self_attn.v_proj
         A = v_proj.lora_A["default"].weight.detach().double().cpu().numpy()
         B = v_proj.lora_B["default"].weight.detach().double().cpu().numpy()
-        delta_v.append(scaling * B @ A)
-    return delta_v
+        factors.append((A, B))
+    return factors
 
 
 @dataclass
@@ -367,13 +383,13 @@ class _Trace:
 def _train(tuned, tokenizer, train, test, label_ids, weights, settings: LoRASettings, progress: bool) -> _Trace:
     """The training loop of :func:`train_value_lora`: batches walk through ``train``;
     every ``checkpoint_every`` steps (and at the end) the updates' eigenvalues and the
-    accuracy on at most 200 held-out pairs are read."""
+    accuracy on the first ``curve_examples`` held-out pairs are read."""
     import time
 
     import torch
 
     trainable = [p for p in tuned.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=settings.learning_rate)
+    optimizer = torch.optim.AdamW(trainable, lr=settings.learning_rate, weight_decay=settings.weight_decay)
     labels = torch.tensor(label_ids)
     scaling = settings.alpha / settings.rank
     trace = _Trace()
@@ -381,14 +397,15 @@ def _train(tuned, tokenizer, train, test, label_ids, weights, settings: LoRASett
     device = next(tuned.parameters()).device
     bar = progress_bar(settings.steps, "LoRA steps", unit="step", enabled=progress)
     start = time.perf_counter()
+    size, per_step = settings.batch_size, settings.effective_batch
     for step in range(1, settings.steps + 1):
-        begin = ((step - 1) * settings.batch_size) % (len(train) - settings.batch_size)
-        batch = train[begin : begin + settings.batch_size]
-        trace.losses.append(_training_step(tuned, optimizer, tokenizer, batch, labels, settings, device))
+        begin = ((step - 1) * per_step) % (len(train) - per_step)
+        batches = [train[begin + k * size : begin + (k + 1) * size] for k in range(settings.grad_accumulation)]
+        trace.losses.append(_training_step(tuned, optimizer, tokenizer, batches, labels, settings, device))
         if step % settings.checkpoint_every == 0 or step == settings.steps:
             trace.checkpoints.append(step)
             trace.read_eigenvalues(tuned, weights, scaling)
-            subset = test[: min(200, len(test))]
+            subset = test[: min(settings.curve_examples, len(test))]
             trace.curve.append((step, _evaluate(tuned, tokenizer, subset, label_ids, settings.max_tokens)[0]))
         if bar is not None:
             bar.update(1)
@@ -416,7 +433,7 @@ def train_value_lora(model, tokenizer, settings: LoRASettings, *, data=None, nam
     accuracy_before, loss_before = _evaluate(model, tokenizer, test, label_ids, settings.max_tokens)
     tuned = _with_value_lora(model, settings)
     trace = _train(tuned, tokenizer, train, test, label_ids, weights, settings, progress)
-    delta_v = _lora_updates(tuned, settings.alpha / settings.rank)
+    factors = _lora_factors(tuned)
     accuracy_after, loss_after = _evaluate(tuned, tokenizer, test, label_ids, settings.max_tokens)
     return LoRARun(
         settings=settings,
@@ -433,7 +450,7 @@ def train_value_lora(model, tokenizer, settings: LoRASettings, *, data=None, nam
         n_test=len(test),
         seconds=trace.seconds,
         accuracy_curve=trace.curve,
-        delta_v=delta_v,
+        factors=factors,
     )
 
 
@@ -442,7 +459,9 @@ EXPERIMENT = "lm_lora"
 CODE = ("lora_clusters.nets.lm_lora",)
 
 
-def stored_run(settings: LoRASettings, data: LabelledTexts, scale_name: str, *, progress: bool = False) -> LoRARun:
+def stored_run(
+    settings: LoRASettings, data: LabelledTexts, scale_name: str, *, progress: bool = False, name: str = "run"
+) -> LoRARun:
     """:func:`train_value_lora` of ``settings.model`` on ``data``: from the result store
     when this module (and what it imports) is unchanged, else trained now (model loaded,
     torch threads of :func:`~lora_clusters.nets.runtime.threads`) and stored.  The key
@@ -457,55 +476,15 @@ def stored_run(settings: LoRASettings, data: LabelledTexts, scale_name: str, *, 
             return train_value_lora(model, tokenizer, settings, data=data, name=name, progress=progress)
 
     key = {"settings": settings, "data": data.name, "examples": len(data.pairs), "positive": data.positive}
-    return store.load_or_compute(EXPERIMENT, key, compute, code=CODE, scale_name=scale_name, name="run")
+    return store.load_or_compute(EXPERIMENT, key, compute, code=CODE, scale_name=scale_name, name=name)
 
 
-def value_map_change(weights: AttentionWeights, run: LoRARun) -> list[dict]:
-    r"""Per layer, the spectrum of the value map :math:`O_G V` before and
-    :math:`O_G (V + \Delta V)` after fine-tuning (nonzero eigenvalues, from the
-    :math:`G d_h` cores): the largest modulus before and after, the largest move of an
-    eigenvalue of largest modulus, and how many eigenvalues lie outside the disc of the
-    largest modulus before (new outliers)."""
-    rows = []
-    for layer, delta in enumerate(run.delta_v):
-        g = weights.layer_factors(layer)
-        before = spectra.low_rank_eigenvalues(g["O_grouped"], g["V"])
-        after = spectra.low_rank_eigenvalues(g["O_grouped"], g["V"] + delta)
-        radius = float(np.abs(before).max())
-        rows.append(
-            {
-                "layer": layer,
-                "largest |eig| before": radius,
-                "after": float(np.abs(after).max()),
-                "relative change": float(np.abs(after).max() / radius - 1),
-                "new outliers": spectra.outside_disc(after, radius)[0],
-            }
-        )
-    return rows
-
-
-def value_map_glue_values(change: list[dict]) -> dict:
-    """What Chapter 9 quotes of :func:`value_map_change`: the largest and median
-    relative change of a layer's largest eigenvalue modulus, the count of eigenvalues
-    that end outside the pre-trained disc, how far outside the farthest ends, and the
-    sentence that compares this with the paper's observation on Llama-2."""
-    relative = np.array([row["relative change"] for row in change])
-    excess = float(max(relative.max(), 0.0))
-    if excess < 0.01:
-        clause = (
-            "as the paper observed for Llama-2, LoRA on the value matrices creates no outlier "
-            "eigenvalues: what ends outside the pre-trained disc is outside by less than one percent"
-        )
-    else:
-        clause = (
-            "unlike what the paper observed for Llama-2, LoRA on the value matrices pushes "
-            "eigenvalues well out of the pre-trained disc"
-        )
-    return {
-        "lm_map_change_max": float(np.abs(relative).max()),
-        "lm_map_change_median": float(np.median(np.abs(relative))),
-        "lm_new_outliers": sum(row["new outliers"] for row in change),
-        # how far outside the pre-trained disc the largest eigenvalue ends
-        "lm_outside_by": excess,
-        "lm_outlier_clause": clause,
-    }
+def stored_runs(
+    settings: LoRASettings, data: LabelledTexts, scale_name: str, seeds=(0, 1, 2), *, progress: bool = False
+) -> list[LoRARun]:
+    """:func:`stored_run` once per seed (the seed draws the held-out split, the order
+    of the training examples and LoRA's initial A): one stored result per seed."""
+    return [
+        stored_run(replace(settings, seed=int(s)), data, scale_name, progress=progress, name=f"run-seed-{int(s)}")
+        for s in seeds
+    ]

@@ -52,6 +52,10 @@ class ToyConfig:
     lora_lr: float = 1e-4
     lora_epochs: int = 3000
     sub_train_fraction: float = 0.6
+    lora_betas: tuple = (0.9, 0.999)
+    lora_weight_decay: float = 0.0
+    sub_split: str = "nested"
+    init: str = "torch"
     vocab_size: int | None = None
     max_depth: int = 64
     eval_every: int = 1
@@ -82,6 +86,12 @@ class ToyConfig:
                 raise ValueError(f"{name} must be in (0, 1), got {getattr(self, name)!r}")
         if self.schedule not in ("constant", "cosine"):
             raise ValueError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}")
+        if self.sub_split not in ("nested", "independent"):
+            raise ValueError(f"sub_split must be 'nested' or 'independent', got {self.sub_split!r}")
+        if self.init not in ("torch", "authors"):
+            raise ValueError(f"init must be 'torch' or 'authors', got {self.init!r}")
+        if not self.lora_weight_decay >= 0:
+            raise ValueError(f"lora_weight_decay must be >= 0, got {self.lora_weight_decay!r}")
         for name in ("lr", "lora_lr", "lora_alpha"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
@@ -110,8 +120,12 @@ class DepthSettings:
 
 @dataclass(frozen=True)
 class LoRASettings:
-    """What the LoRA chapter runs at one scale (the LoRA hyper-parameters are the
-    paper's at every scale)."""
+    """What the LoRA chapter runs at one scale.  The LoRA hyper-parameters (rank,
+    alpha, dropout, learning rate) are the paper's at every scale; an optimiser step
+    averages the gradients of ``grad_accumulation`` micro-batches of ``batch_size``
+    examples, AdamW with ``weight_decay``, the gradient norm clipped at
+    ``max_grad_norm`` (None: not clipped), constant learning rate; the held-out accuracy
+    curve is read on the first ``curve_examples`` held-out examples."""
 
     model: str
     steps: int
@@ -124,3 +138,20 @@ class LoRASettings:
     dropout: float = 0.05
     learning_rate: float = 2e-4
     seed: int = 0
+    grad_accumulation: int = 1
+    weight_decay: float = 0.01
+    max_grad_norm: float | None = None
+    curve_examples: int = 200
+
+    def __post_init__(self):
+        for name in ("steps", "batch_size", "n_test", "checkpoint_every", "max_tokens", "rank", "grad_accumulation"):
+            positive_int(getattr(self, name), name)
+        if self.max_grad_norm is not None and not self.max_grad_norm > 0:
+            raise ValueError(f"max_grad_norm must be > 0 or None, got {self.max_grad_norm!r}")
+        if not self.weight_decay >= 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+
+    @property
+    def effective_batch(self) -> int:
+        """Examples per optimiser step."""
+        return self.batch_size * self.grad_accumulation

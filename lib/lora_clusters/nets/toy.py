@@ -96,6 +96,20 @@ def arithmetic_data(p: int, op: str = "+") -> ArithmeticData:
     return ArithmeticData(p, op, tokens, targets, pairs)
 
 
+#: seeds of the "independent" subtraction splits start here (the addition splits use the seed itself)
+INDEPENDENT_SPLIT_OFFSET = 1_000
+
+
+def subtraction_masks(config: ToyConfig, seeds) -> torch.Tensor:
+    """(M, p^2) boolean masks of the subtraction training pairs of each seed:
+    ``sub_train_fraction`` of the pairs, drawn as ``config.sub_split`` says ("nested":
+    the same permutation as the addition split of the seed, so a subset of its training
+    pairs when the fraction is smaller; "independent": a permutation of its own)."""
+    data = arithmetic_data(config.p, "-")
+    offset = INDEPENDENT_SPLIT_OFFSET if config.sub_split == "independent" else 0
+    return torch.stack([data.split(config.sub_train_fraction, offset + int(s)) for s in seeds])
+
+
 # --------------------------------------------------------------------------------------
 # one model as an nn.Module (what peft wraps)
 # --------------------------------------------------------------------------------------
@@ -144,12 +158,22 @@ class AttentionOnlyTransformer(nn.Module):
         return self.unembed(h[:, -1])
 
 
-def initial_model(p: int, d: int, depth: int, seed: int) -> AttentionOnlyTransformer:
+def initial_model(p: int, d: int, depth: int, seed: int, init: str = "torch") -> AttentionOnlyTransformer:
     """The model a seed starts from: its parameters do not depend on ``depth`` (the head
-    is shared across layers), so the depths of one seed start from the same weights."""
+    is shared across layers), so the depths of one seed start from the same weights.
+    ``init`` "torch": torch's default initialisation of each layer; "authors": then the
+    embedding redrawn from :math:`N(0, 1/d)` and the unembedding from :math:`N(0, 1/V)`
+    (V its number of outputs), as in the authors' notebooks."""
+    if init not in ("torch", "authors"):
+        raise ValueError(f"init must be 'torch' or 'authors', got {init!r}")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
-        return AttentionOnlyTransformer(p, d, depth)
+        model = AttentionOnlyTransformer(p, d, depth)
+        if init == "authors":
+            with torch.no_grad():
+                model.embed.weight.normal_(0.0, 1.0 / math.sqrt(d))
+                model.unembed.weight.normal_(0.0, 1.0 / math.sqrt(model.unembed.weight.shape[0]))
+        return model
 
 
 # --------------------------------------------------------------------------------------
@@ -384,19 +408,11 @@ def _pretrain(config, depth, seeds, progress, dtype) -> PretrainResult:
 def _trainable_stack(config, depth: int, seeds: tuple, dev, dtype) -> Stack:
     """The initial models of ``seeds`` (:func:`initial_model`) stacked, on ``dev`` in
     ``dtype``, every parameter requiring its gradient."""
-    models = [initial_model(config.p, config.d, depth, s) for s in seeds]
+    models = [initial_model(config.p, config.d, depth, s, config.init) for s in seeds]
     stack = Stack.from_models(models)
     for k in stack.params:
         stack.params[k] = stack.params[k].to(dev, dtype).requires_grad_(True)
     return stack
-
-
-def _train_loss(logits: torch.Tensor, targets: torch.Tensor, masks: torch.Tensor, p: int) -> torch.Tensor:
-    """Per model, the mean cross-entropy of the logits (M, p^2, p) over its training
-    pairs (``masks`` (M, p^2)): (M,)."""
-    M = logits.shape[0]
-    losses = nn.functional.cross_entropy(logits.reshape(-1, p), targets.repeat(M), reduction="none").view(M, -1)
-    return _masked_mean(losses, masks)
 
 
 def _correct(logits: torch.Tensor, targets: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -464,18 +480,37 @@ class _Mixing(torch.autograd.Function):
         return torch.bmm(grad_scores, h), torch.bmm(grad_scores.transpose(1, 2), g), grad_u
 
 
-def _training_logits(stack: Stack, onehot: torch.Tensor) -> torch.Tensor:
-    r"""(M, n, p) logits of the pairs given as one-hot tokens (M, n * 4, vocab): the
-    forward of :meth:`Stack.logits` with the products re-associated, which changes
-    rounding only.  The head is applied through :math:`A = W_Q^\top W_K/\sqrt d` (one
-    product per layer for queries and keys) and :math:`W_O W_V` (the value and output
-    maps commute with the mixing over positions, whose weights sum to 1), and the last
-    layer computes only the last position, the one the unembedding reads."""
+def _training_logits(stack: Stack, onehot: torch.Tensor, value_update=None) -> torch.Tensor:
+    """(M, n, p) logits of the pairs given as one-hot tokens (M, n * 4, vocab), the
+    embedding a batched product (whose gradient is one too): :func:`_fast_logits`."""
     P = stack.params
     M, d = P["embed"].shape[0], P["embed"].shape[-1]
-    attention = torch.bmm(P["query"].transpose(1, 2), P["key"]) / math.sqrt(d)  # s_ij = h_i A h_j
-    value_output = torch.bmm(P["output"], P["value"]).transpose(1, 2)  # h W_V^T W_O^T
     h = (torch.bmm(onehot, P["embed"]).view(M, -1, 4, d) + P["pos"][:, None]).view(M, -1, d)
+    return _fast_logits(stack, h, value_update)
+
+
+def _evaluation_logits(stack: Stack, tokens: torch.Tensor, value_update=None) -> torch.Tensor:
+    """(M, n, p) logits of every model for the pairs ``tokens`` (n, 4), the embedding a
+    look-up (no gradient needed): :func:`_fast_logits`."""
+    P = stack.params
+    M, d = P["embed"].shape[0], P["embed"].shape[-1]
+    h = (P["embed"][:, tokens] + P["pos"][:, None]).view(M, -1, d)
+    return _fast_logits(stack, h, value_update)
+
+
+def _fast_logits(stack: Stack, h: torch.Tensor, value_update=None) -> torch.Tensor:
+    r"""(M, n, p) logits from the initial states h (M, n * 4, d): the forward of
+    :meth:`Stack.logits` with the products re-associated, which changes rounding only.
+    The head is applied through :math:`A = W_Q^\top W_K/\sqrt d` (one product per layer
+    for queries and keys) and :math:`W_O W_V` (the value and output maps commute with the
+    mixing over positions, whose weights sum to 1), and the last layer computes only the
+    last position, the one the unembedding reads.  ``value_update`` (M, d, d) is added to
+    the value matrices (a merged LoRA)."""
+    P = stack.params
+    M, d = P["embed"].shape[0], P["embed"].shape[-1]
+    value = P["value"] if value_update is None else P["value"] + value_update
+    attention = torch.bmm(P["query"].transpose(1, 2), P["key"]) / math.sqrt(d)  # s_ij = h_i A h_j
+    value_output = torch.bmm(P["output"], value).transpose(1, 2)  # h W_V^T W_O^T
     n = h.shape[1] // 4
     bias = P["output_bias"][:, None]
     for layer in range(stack.depth):
@@ -498,7 +533,7 @@ def _pretrain_epoch(config, epoch, stack, opt, batch: _TrainingBatch, masks, cur
         lr.fill_(config.lr * (0.1 + 0.45 * (1 + math.cos(math.pi * epoch / config.epochs))))
     if curves is not None:
         with torch.no_grad():
-            correct = _correct(stack.logits(batch.all_tokens), batch.all_targets, masks.dtype)
+            correct = _correct(_evaluation_logits(stack, batch.all_tokens), batch.all_targets, masks.dtype)
             accuracy = [_masked_mean(correct, masks), _masked_mean(correct, 1 - masks), correct.mean(-1)]
     logits = _training_logits(stack, batch.onehot)
     M = logits.shape[0]
@@ -518,12 +553,15 @@ def _pretrain_epoch(config, epoch, stack, opt, batch: _TrainingBatch, masks, cur
 # --------------------------------------------------------------------------------------
 @dataclass
 class FinetuneResult:
-    """LoRA fine-tuning of a pre-trained stack on ``x - y mod p``.
+    r"""LoRA fine-tuning of a pre-trained stack on ``x - y mod p``.
 
     Curves are (epochs + 1, M), entry 0 before the first step: ``sub_loss`` (train),
-    ``sub_train_acc``, ``sub_test_acc``, ``add_acc`` (addition, all pairs).
+    ``sub_train_acc``, ``sub_test_acc``, ``add_acc`` (addition, all pairs), and
+    ``relative_update``, :math:`\|W_O \Delta W_V\|_F / \|W_O W_V\|_F` with
+    :math:`\Delta W_V = (\alpha/r) B A`: how far the value map of the particle picture
+    has moved, relative to its size.  ``lr`` is the learning rate of each model (M,).
     ``lora_A`` (M, r, d) and ``lora_B`` (M, d, r) are the final factors; the value
-    matrices after fine-tuning are :math:`W_V + (\\alpha/r) B A` (:meth:`value_update`).
+    matrices after fine-tuning are :math:`W_V + (\alpha/r) B A` (:meth:`value_update`).
     """
 
     config: ToyConfig
@@ -535,9 +573,10 @@ class FinetuneResult:
     sub_train_acc: np.ndarray
     sub_test_acc: np.ndarray
     add_acc: np.ndarray
-    lr: float
+    lr: np.ndarray
     scaling: float
     seconds: float = 0.0
+    relative_update: np.ndarray | None = None
 
     def value_update(self) -> torch.Tensor:
         r""":math:`(\alpha/r) B A`, (M, d, d)."""
@@ -566,7 +605,7 @@ def lora_init(d: int, rank: int, seeds, dtype=torch.float32) -> tuple[torch.Tens
 def finetune(
     pretrained: PretrainResult,
     *,
-    lr: float | None = None,
+    lr=None,
     scaling: float | None = None,
     epochs: int | None = None,
     init=None,
@@ -574,38 +613,60 @@ def finetune(
     progress: bool = False,
 ) -> FinetuneResult:
     """Train a rank-r LoRA of the value matrix of every model of ``pretrained`` on
-    subtraction (AdamW, no weight decay on the factors, as peft with torch's AdamW and
-    ``weight_decay=0``), everything else frozen.  ``lr``, ``scaling`` (alpha / r) and
-    ``epochs`` default to the configuration; ``init`` = (A, B) overrides the start.
-    ``full_rank``: train the whole update of :math:`W_V` instead (B = the identity, A
-    the d x d update, started at 0): what "V only" can do without the rank limit."""
+    subtraction (AdamW with the configuration's ``lora_betas`` and ``lora_weight_decay``
+    on the factors, as peft with torch's AdamW), everything else frozen.  ``lr`` (one
+    rate, or one per model), ``scaling`` (alpha / r) and ``epochs`` default to the
+    configuration; ``init`` = (A, B) overrides the start.  ``full_rank``: train the
+    whole update of :math:`W_V` instead (B = the identity, A the d x d update, started
+    at 0): what "V only" can do without the rank limit."""
     with threads():
         return _finetune(pretrained, lr, scaling, epochs, init, full_rank, progress)
+
+
+def _learning_rates(lr, config: ToyConfig, M: int) -> np.ndarray:
+    """The per-model learning rates (M,) of a fine-tuning: the configuration's, one
+    rate for all, or one per model, each finite and > 0."""
+    rates = np.asarray(config.lora_lr if lr is None else lr, dtype=float)
+    if rates.ndim == 0:
+        rates = np.full(M, float(rates))
+    if rates.shape != (M,) or not np.all(np.isfinite(rates) & (rates > 0)):
+        raise ValueError(f"lr must be a rate > 0 or one per model ({M}), got {lr!r}")
+    return rates
 
 
 def _finetune(pretrained, lr, scaling, epochs, init, full_rank, progress) -> FinetuneResult:
     import time
 
     config = pretrained.config
-    lr = config.lora_lr if lr is None else float(lr)
+    seeds, dev = pretrained.seeds, default_device()
+    M = len(seeds)
+    rates = _learning_rates(lr, config, M)
     scaling = config.lora_scaling if scaling is None else float(scaling)
     epochs = config.lora_epochs if epochs is None else positive_int(epochs, "epochs")
-    seeds, dev = pretrained.seeds, default_device()
     stack = Stack({k: v.to(dev) for k, v in pretrained.stack.params.items()}, pretrained.depth, pretrained.stack.p)
     dtype = stack.params["value"].dtype
     A, B = _lora_start(config, stack, seeds, init, full_rank, dev)
-    sub, add = arithmetic_data(config.p, "-"), arithmetic_data(config.p, "+")
-    masks = torch.stack([sub.split(config.sub_train_fraction, s) for s in seeds]).to(dev, dtype)
-    tasks = (sub.tokens.to(dev), sub.targets.to(dev), add.tokens.to(dev), add.targets.to(dev))
-    M = len(seeds)
+    sub_masks = subtraction_masks(config, seeds)
+    batch = _TrainingBatch(arithmetic_data(config.p, "-"), sub_masks, config.vocab, dev, dtype)
+    add = arithmetic_data(config.p, "+")
+    masks = sub_masks.to(dev, dtype)
     trained = [A] if full_rank else [A, B]
-    lrs = torch.full((M,), lr, dtype=dtype, device=dev)
-    opt = StackedAdamW(trained, lrs, betas=(0.9, 0.999), weight_decay=0.0)
-    curves = torch.zeros(4, epochs + 1, M, dtype=dtype, device=dev)
+    lrs = torch.as_tensor(rates, dtype=dtype, device=dev)
+    opt = StackedAdamW(trained, lrs, betas=config.lora_betas, weight_decay=config.lora_weight_decay)
+    curves = torch.zeros(5, epochs + 1, M, dtype=dtype, device=dev)
+    evaluation = _LoRAEvaluation(stack, batch, add.tokens.to(dev), add.targets.to(dev), masks)
     bar = progress_bar(epochs, f"LoRA depth {pretrained.depth}", unit="epoch", enabled=progress)
     start = time.perf_counter()
     for epoch in range(epochs + 1):
-        train_loss = _lora_evaluation(config, epoch, stack, scaling, A, B, tasks, masks, curves)
+        update = scaling * torch.bmm(B, A)
+        logits = _training_logits(stack, batch.onehot, update)
+        train_loss = (
+            nn.functional.cross_entropy(logits.reshape(-1, config.p), batch.targets, reduction="none")
+            .view(M, -1)
+            .mean(-1)
+        )
+        with torch.no_grad():
+            curves[:, epoch] = evaluation(train_loss, update)
         if epoch == epochs:
             break
         opt.zero_grad()
@@ -617,8 +678,32 @@ def _finetune(pretrained, lr, scaling, epochs, init, full_rank, progress) -> Fin
         bar.close()
     c = curves.cpu().numpy()
     seconds = time.perf_counter() - start
-    A, B, masks = A.detach().cpu(), B.detach().cpu(), masks.bool().cpu()
-    return FinetuneResult(config, pretrained, A, B, masks, c[0], c[1], c[2], c[3], lr, scaling, seconds)
+    A, B = A.detach().cpu(), B.detach().cpu()
+    return FinetuneResult(
+        config, pretrained, A, B, sub_masks, c[0], c[1], c[2], c[3], rates, scaling, seconds, relative_update=c[4]
+    )
+
+
+class _LoRAEvaluation:
+    r"""What one fine-tuning epoch records, without gradients: the subtraction train loss
+    (given), train and held-out accuracy on subtraction, addition accuracy on all pairs,
+    and :math:`\|W_O \Delta W_V\|_F / \|W_O W_V\|_F`."""
+
+    def __init__(self, stack: Stack, batch: _TrainingBatch, add_tokens, add_targets, masks):
+        self.stack, self.masks, self.p = stack, masks, stack.p
+        self.tokens = torch.cat([batch.all_tokens, add_tokens])  # subtraction, then addition
+        self.targets = torch.cat([batch.all_targets, add_targets])
+        self.n_sub = batch.all_tokens.shape[0]
+        P = stack.params
+        self.base_size = torch.linalg.matrix_norm(torch.bmm(P["output"], P["value"]))  # (M,)
+
+    def __call__(self, train_loss: torch.Tensor, update: torch.Tensor) -> torch.Tensor:
+        correct = _correct(_evaluation_logits(self.stack, self.tokens, update), self.targets, self.masks.dtype)
+        sub, add = correct[:, : self.n_sub], correct[:, self.n_sub :]
+        relative = torch.linalg.matrix_norm(torch.bmm(self.stack.params["output"], update)) / self.base_size
+        return torch.stack(
+            [train_loss, _masked_mean(sub, self.masks), _masked_mean(sub, 1 - self.masks), add.mean(-1), relative]
+        )
 
 
 def _lora_start(config, stack: Stack, seeds: tuple, init, full_rank: bool, dev) -> tuple[torch.Tensor, torch.Tensor]:
@@ -634,23 +719,6 @@ def _lora_start(config, stack: Stack, seeds: tuple, init, full_rank: bool, dev) 
     else:
         A, B = (t.clone() for t in init)
     return A.to(dev).requires_grad_(True), B.to(dev).requires_grad_(not full_rank)
-
-
-def _lora_evaluation(config, epoch, stack, scaling, A, B, tasks, masks, curves) -> torch.Tensor:
-    r"""The stack with its value matrices :math:`W_V + (\alpha/r) B A` on both tasks:
-    ``curves[:, epoch]`` gets the subtraction train loss, train and held-out accuracy and
-    the addition accuracy (all pairs); returns the train loss (M,), with its graph."""
-    sub_tokens, sub_targets, add_tokens, add_targets = tasks
-    update = scaling * torch.bmm(B, A)
-    logits = stack.logits(sub_tokens, value_update=update)
-    train_loss = _train_loss(logits, sub_targets, masks, config.p)
-    with torch.no_grad():
-        correct = _correct(logits, sub_targets, masks.dtype)
-        add_correct = _correct(stack.logits(add_tokens, value_update=update), add_targets, masks.dtype)
-        curves[:, epoch] = torch.stack(
-            [train_loss, _masked_mean(correct, masks), _masked_mean(correct, 1 - masks), add_correct.mean(-1)]
-        )
-    return train_loss
 
 
 # --------------------------------------------------------------------------------------

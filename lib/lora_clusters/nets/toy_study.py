@@ -128,8 +128,13 @@ class ToyStudy:
             verdict = "does not change monotonically with depth"
         return rho, verdict
 
-    def glue_values(self) -> dict:
-        """The numbers Chapter 6 quotes, by name."""
+    def glue_values(self, prefix: str = "toy") -> dict:
+        """The numbers Chapter 6 quotes, by name (``prefix`` replaces "toy" in each name,
+        for the studies with other settings)."""
+        values = self._glue_values()
+        return {prefix + name[len("toy") :]: value for name, value in values.items()}
+
+    def _glue_values(self) -> dict:
         c = self.config
         acc = self.final_accuracy()
         sub = self.subtraction_accuracy()
@@ -175,17 +180,18 @@ class ToyStudy:
         return values
 
 
-def run_study(config: ToyConfig, scale_name: str, *, progress: bool = True) -> ToyStudy:
+def run_study(config: ToyConfig, scale_name: str, *, progress: bool = True, name: str = "study") -> ToyStudy:
     """Pre-train (addition) and fine-tune (subtraction, LoRA on V) every depth of
     ``config``: from the result store when the trainer is unchanged, else trained now
-    and stored (``scale_name`` is the scale ``config`` belongs to)."""
+    and stored (``scale_name`` is the scale ``config`` belongs to; ``name`` the stored
+    file's name, e.g. "study-authors" for a variant of the scale's settings)."""
     runs = store.load_or_compute(
         EXPERIMENT,
         config,
         lambda: toy.train_every_depth(config, progress=progress),
         code=TRAINER,
         scale_name=scale_name,
-        name="study",
+        name=name,
     )
     return ToyStudy(config, runs["pretrained"], runs["finetuned"], scale_name)
 
@@ -252,7 +258,10 @@ class LayerComparison:
     ``w2`` (layers,): mean over input sequences of W2 between the 4-token clouds of
     the two models; ``cosine_pre``/``cosine_tuned`` (layers,): mean pairwise cosine
     similarity of the 4 tokens; ``clusters_pre``/``clusters_tuned`` (layers,): mean
-    number of clusters of the normalised tokens (merged within ``tol``).
+    number of clusters of the normalised tokens (merged within ``tol``).  At the last
+    layer, for the pre-trained model: ``one_cluster_share``, the share of inputs whose
+    four tokens form one cluster, and ``two_cluster_cosine``, the mean cosine between the
+    two cluster centres of the inputs that end with exactly two (nan if none does).
     """
 
     depth: int
@@ -263,6 +272,8 @@ class LayerComparison:
     cosine_tuned: np.ndarray
     clusters_pre: np.ndarray
     clusters_tuned: np.ndarray
+    one_cluster_share: float = float("nan")
+    two_cluster_cosine: float = float("nan")
 
 
 def _cosine_and_clusters(states: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
@@ -304,6 +315,7 @@ def layer_comparison(
     size = np.linalg.norm(before, axis=-1).mean(axis=-1)  # typical token norm per layer and sequence
     cos_pre, cl_pre = _cosine_and_clusters(before, tol)
     cos_tuned, cl_tuned = _cosine_and_clusters(after, tol)
+    share, opposite = _last_layer_clusters(before[-1], tol)
     return LayerComparison(
         pre.depth,
         np.arange(n_layers + 1),
@@ -313,7 +325,23 @@ def layer_comparison(
         cos_tuned,
         cl_pre,
         cl_tuned,
+        share,
+        opposite,
     )
+
+
+def _last_layer_clusters(states: np.ndarray, tol: float) -> tuple[float, float]:
+    """states (sequences, n, d): the share of sequences whose normalised tokens form one
+    cluster, and the mean cosine between the two centres of those that form two."""
+    unit = states / np.linalg.norm(states, axis=-1, keepdims=True)
+    counts, cosines = [], []
+    for z in unit:
+        centres = measures.cluster_centers(z, tol=tol)
+        counts.append(len(centres))
+        if len(centres) == 2:
+            a, b = centres / np.linalg.norm(centres, axis=1, keepdims=True)
+            cosines.append(float(a @ b))
+    return float(np.mean(np.array(counts) == 1)), float(np.mean(cosines)) if cosines else float("nan")
 
 
 @dataclass
@@ -386,7 +414,7 @@ def finetune_check(
 def _row(kind, run) -> dict:
     return {
         "update": kind,
-        "lr": run.lr,
+        "lr": float(np.mean(run.lr)),
         "alpha/r": run.scaling,
         "sub train": float(run.sub_train_acc[-1].mean()),
         "sub held-out": float(run.sub_test_acc[-1].mean()),
@@ -410,12 +438,13 @@ class HypothesesTable:
     depths: tuple
     rows: list
 
-    def _holds_at(self, depth) -> list[bool]:
-        return [r["Thm 5.4 holds"] for r in self.rows if r["depth"] == depth]
+    def _holds_at(self, depth, column: str = "Thm 5.4 holds") -> list[bool]:
+        return [r[column] for r in self.rows if r["depth"] == depth]
 
-    def trend(self) -> str:
-        """Whether the hypotheses hold more often in the shallowest or the deepest models."""
-        first, last = np.mean(self._holds_at(self.depths[0])), np.mean(self._holds_at(self.depths[-1]))
+    def trend(self, column: str = "Thm 5.4 holds") -> str:
+        """Whether the hypotheses (``column``: for :math:`W_O W_V`, or "Thm 5.4 holds for
+        W_V") hold more often in the shallowest or the deepest models."""
+        first, last = np.mean(self._holds_at(self.depths[0], column)), np.mean(self._holds_at(self.depths[-1], column))
         if first > last:
             return "more often in the shallowest models than in the deepest"
         if last > first:
@@ -434,6 +463,16 @@ class HypothesesTable:
             "toy_hyp_trend": self.trend(),
             "toy_hyp_depths": ", ".join(everywhere) or "none",
             "toy_hyp_after": sum(r["holds after LoRA"] for r in self.rows),
+            "toy_hyp_v_holds": sum(r["Thm 5.4 holds for W_V"] for r in self.rows),
+            "toy_hyp_v_trend": self.trend("Thm 5.4 holds for W_V"),
+            "toy_hyp_v_deepest": sum(self._holds_at(self.depths[-1], "Thm 5.4 holds for W_V")),
+            "toy_hyp_v_shallowest": sum(self._holds_at(self.depths[0], "Thm 5.4 holds for W_V")),
+            "toy_hyp_per_depth": len(self._holds_at(self.depths[0])),
+            "toy_hyp_majority": _majority(
+                sum(r["Thm 5.4 holds"] for r in self.rows),
+                sum(r["Thm 5.4 holds for W_V"] for r in self.rows),
+                len(self.rows),
+            ),
             "toy_hyp_total": len(self.rows),
             "toy_outliers_total": sum(r["outliers after LoRA"] for r in self.rows),
             # how far beyond the pre-trained radius the farthest one ends
@@ -441,13 +480,44 @@ class HypothesesTable:
         }
 
 
+def _majority(ov: int, v: int, total: int) -> str:
+    """What most models do, in words, from the counts that satisfy the hypotheses for
+    :math:`W_O W_V` (``ov``) and :math:`W_V` (``v``) out of ``total``."""
+    if 2 * ov < total and 2 * v < total:
+        return "most trained models, shallow or deep, fail the hypotheses for both matrices"
+    if 2 * ov > total and 2 * v > total:
+        return "most trained models satisfy the hypotheses for both matrices"
+    return "the two matrices differ: most models satisfy the hypotheses for one of them only"
+
+
 def _real_positive(eigenvalue: complex) -> bool:
     return abs(eigenvalue.imag) < 1e-12 and eigenvalue.real > 0
 
 
 def layer_glue_values(comparisons: list[LayerComparison]) -> dict:
-    """The layer-by-layer numbers Chapter 6 quotes (means over the depths, seed 0)."""
+    """The layer-by-layer numbers Chapter 6 quotes (means over the depths, seed 0), and
+    what they say: the tokens "merge" only when at most 1.5 clusters remain on average
+    and their mean cosine similarity is at least 0.95."""
+    clusters = float(np.mean([c.clusters_pre[-1] for c in comparisons]))
+    cosine = float(np.mean([c.cosine_pre[-1] for c in comparisons]))
+    start = float(np.mean([c.cosine_pre[0] for c in comparisons]))
+    share = float(np.mean([c.one_cluster_share for c in comparisons]))
+    opposite = np.array([c.two_cluster_cosine for c in comparisons])
+    opposite = float(np.nanmean(opposite)) if np.isfinite(opposite).any() else float("nan")
+    if clusters <= 1.5 and cosine >= 0.95:
+        reading = "merges the tokens of an input into one cluster"
+    elif clusters <= 1.5 and opposite < -0.5:
+        reading = (
+            f"collapses the tokens of most inputs ({share:.0%}) into one cluster, and those of the others "
+            f"into two nearly opposite clusters (mean cosine {opposite:.2f} between their centres), which "
+            "is why the mean cosine between tokens stays well below 1"
+        )
+    elif cosine > start + 0.05:
+        reading = f"draws the tokens of an input closer (mean cosine {start:.2f} at layer 0) without merging them"
+    else:
+        reading = f"does not draw the tokens of an input together (mean cosine {start:.2f} at layer 0)"
     return {
+        "toy_layers_reading": reading,
         "toy_layers_w2_end": float(np.mean([c.relative_w2[c.depth] for c in comparisons])),
         "toy_layers_w2_first": float(np.mean([c.relative_w2[1] for c in comparisons])),
         "toy_layers_clusters_end": float(np.mean([c.clusters_pre[-1] for c in comparisons])),
@@ -470,11 +540,13 @@ def hypotheses_rows(study: ToyStudy) -> list[dict]:
             s = value_spectra(study.pretrained[depth], m, study.finetuned[depth])
             h = s.hypotheses
             outliers, excess = s.outliers()
+            top_v = spectra.top_eigenpair(s.value_matrix)
             rows.append(
                 {
                     "depth": depth,
                     "seed": seed,
-                    "top eig W_V": spectra.top_eigenpair(s.value_matrix).eigenvalue,
+                    "top eig W_V": top_v.eigenvalue,
+                    "Thm 5.4 holds for W_V": top_v.satisfies_theorem_5_4(s.attention),
                     "top eig W_O W_V": h["lambda1"],
                     "gap": h["gap"],
                     "c11": h["c11"],

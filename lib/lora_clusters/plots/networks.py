@@ -16,6 +16,9 @@ __all__ = [
     "plot_eigenvalues",
     "plot_finetuning",
     "plot_forgetting",
+    "plot_forgetting_verdicts",
+    "plot_lr_depth",
+    "plot_relative_update",
     "plot_hypotheses_map",
     "plot_layer_comparison",
     "plot_layer_ranks",
@@ -26,6 +29,7 @@ __all__ = [
     "plot_similarity_histograms",
     "plot_symmetric_qk_histogram",
     "plot_update_eigenvalues",
+    "plot_update_moduli_by_seed",
     "plot_value_singular_values",
     "plot_value_spectra",
     "VERDICT_COLOURS",
@@ -40,6 +44,29 @@ def _band(ax, x, curves, colour, label, **style):
     """Mean over the columns of ``curves`` (seeds) as a line, min to max as a band."""
     ax.fill_between(x, curves.min(axis=1), curves.max(axis=1), color=colour, alpha=0.2, lw=0)
     ax.plot(x, curves.mean(axis=1), color=colour, label=label, **style)
+
+
+def _legend_above(axes, *, ncol: int | None = None, fontsize: float = 10) -> None:
+    """One legend for a row of panels, centred above them in the figure, from the
+    labelled lines of all ``axes`` (each label once): readable when a wide figure is
+    scaled down to the page's column."""
+    seen, handles, labels = set(), [], []
+    for ax in np.ravel(axes):
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in seen:
+                seen.add(lab)
+                handles.append(h)
+                labels.append(lab)
+    fig = np.ravel(axes)[0].figure
+    fig.legend(
+        handles,
+        labels,
+        loc="lower center",
+        bbox_to_anchor=(0.5, 1.0),
+        ncol=ncol or len(labels),
+        fontsize=fontsize,
+        frameon=False,
+    )
 
 
 def plot_pretraining(study, *, axes=None):
@@ -63,7 +90,7 @@ def plot_pretraining(study, *, axes=None):
         axes[1, col].set(xlabel="epoch", ylim=(-0.02, 1.02))
     axes[0, 0].set_ylabel("cross-entropy (nats)")
     axes[1, 0].set_ylabel("accuracy on x + y mod p")
-    axes[1, -1].legend(fontsize=7, loc="lower right")
+    _legend_above(axes[1])
     return axes
 
 
@@ -99,7 +126,7 @@ def plot_value_spectra(spectra_by_depth: dict, *, tuned: bool = False, axes=None
             ax.set_title(f"depth {depth}: {name}", fontsize=9)
             ax.set_aspect("equal", adjustable="datalim")
     if tuned:
-        axes[0, -1].legend(fontsize=7, loc="best")
+        _legend_above(axes[0])
     return axes
 
 
@@ -119,7 +146,7 @@ def plot_finetuning(study, *, axes=None):
         ax.axhline(0.5, color="k", ls=":", lw=0.8)
         ax.set(title=f"depth {depth}", xlabel="fine-tuning epoch", ylim=(-0.02, 1.02))
     axes[0].set_ylabel("accuracy")
-    axes[-1].legend(fontsize=7, loc="center right")
+    _legend_above(axes)
     return axes
 
 
@@ -141,6 +168,95 @@ def plot_forgetting(depths, epochs, *, ax=None, level: float = 0.5):
     return ax
 
 
+def plot_forgetting_verdicts(verdicts: dict, *, ax=None, level: float = 0.5):
+    """Forgetting epoch against depth for several sets of runs (``{label: DepthVerdict}``):
+    per set, the mean over the seeds that forgot with one standard deviation as an error
+    bar, and every seed as a small dot; a run that never forgot is drawn at the top of
+    the axis as an open triangle."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.6, 3.6))
+    shift = np.linspace(-0.25, 0.25, len(verdicts)) if len(verdicts) > 1 else [0.0]
+    top = max(v.horizon for v in verdicts.values())
+    for k, (label, verdict) in enumerate(verdicts.items()):
+        colour = f"C{k}"
+        depths = np.asarray(verdict.depths, dtype=float) + shift[k]
+        rows = verdict.per_depth()
+        ax.errorbar(
+            depths,
+            [r["mean"] for r in rows],
+            yerr=[np.nan_to_num(r["std"]) for r in rows],
+            color=colour,
+            marker="o",
+            ms=5,
+            capsize=3,
+            lw=1.3,
+            label=label,
+        )
+        for x, row in zip(depths, verdict.epochs):
+            done = row[np.isfinite(row)]
+            ax.scatter(np.full(done.size, x), done, color=colour, s=9, alpha=0.55, lw=0)
+            never = int((~np.isfinite(row)).sum())
+            if never:
+                ax.scatter([x], [top], marker="^", facecolors="none", edgecolors=colour, s=28)
+    ax.set(
+        xlabel="depth (layers)",
+        ylabel=f"epochs until addition\naccuracy < {level}",
+        xticks=list(next(iter(verdicts.values())).depths),
+    )
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=8, loc="best")
+    return ax
+
+
+def plot_relative_update(finetuned: dict, *, ax=None, level: float = 0.5):
+    r"""Per depth (one colour each), :math:`\|W_O\Delta W_V\|_F/\|W_O W_V\|_F` along the
+    fine-tuning, mean over seeds (log scale), with a dot where each seed's addition
+    accuracy first falls below ``level``."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.2, 3.4))
+    for k, (depth, run) in enumerate(finetuned.items()):
+        colour = plt.cm.viridis(k / max(len(finetuned) - 1, 1))
+        epochs = np.arange(run.relative_update.shape[0])
+        ax.plot(epochs[1:], run.relative_update[1:].mean(axis=1), color=colour, label=f"depth {depth}")
+        for m, e in enumerate(run.forgetting_epoch(level)):
+            if np.isfinite(e):
+                ax.scatter([e], [run.relative_update[int(e), m]], color=colour, s=18, zorder=3, edgecolors="k", lw=0.4)
+    ax.set(
+        yscale="log",
+        xlabel="fine-tuning epoch",
+        ylabel="$\\|W_O\\Delta W_V\\|_F\\,/\\,\\|W_O W_V\\|_F$",
+    )
+    ax.legend(fontsize=8, title=f"dots: accuracy < {level}", title_fontsize=8)
+    return ax
+
+
+def plot_lr_depth(verdicts_by_lr: dict, final_addition: dict, *, axes=None, level: float = 0.5):
+    """Left: forgetting epoch against depth, one line per learning rate (mean over the
+    seeds that forgot, one standard deviation as error bar; a hollow triangle at the top
+    marks runs that never forgot).  Right: addition accuracy at the end of the run
+    against depth, per learning rate (mean, min-max as error bar)."""
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10.5, 3.6))
+    plot_forgetting_verdicts({f"lr {lr:g}": v for lr, v in verdicts_by_lr.items()}, ax=axes[0], level=level)
+    for k, (lr, acc) in enumerate(final_addition.items()):
+        depths = list(verdicts_by_lr[lr].depths)
+        mean = acc.mean(axis=1)
+        axes[1].errorbar(
+            depths,
+            mean,
+            yerr=[mean - acc.min(axis=1), acc.max(axis=1) - mean],
+            color=f"C{k}",
+            marker="o",
+            ms=5,
+            capsize=3,
+            label=f"lr {lr:g}",
+        )
+    axes[1].axhline(level, color="k", ls=":", lw=0.8)
+    axes[1].set(xlabel="depth (layers)", ylabel="addition accuracy at the end", xticks=depths, ylim=(-0.02, 1.02))
+    axes[1].legend(fontsize=8)
+    return axes
+
+
 def plot_layer_comparison(comparisons, *, axes=None):
     """The particle picture in the trained network, per depth (one colour each), against
     the layer index (the time of the dynamics; dotted: the trained depth): W2 between the
@@ -160,10 +276,9 @@ def plot_layer_comparison(comparisons, *, axes=None):
     axes[0].set(xlabel="layer", ylabel="W2(pre-trained, LoRA) / token norm")
     axes[1].set(xlabel="layer", ylabel="mean cosine between tokens")
     axes[2].set(xlabel="layer", ylabel="clusters per 4-token input")
-    axes[0].legend(fontsize=7)
     axes[1].plot([], [], color="k", ls="--", lw=1, label="pre-trained")
     axes[1].plot([], [], color="k", label="after LoRA")
-    axes[1].legend(fontsize=7)
+    _legend_above(axes)
     return axes
 
 
@@ -210,7 +325,7 @@ def plot_layer_ranks(spec_by_name: dict, rtols=(1e-2, 1e-3), *, ax=None):
         if cap < d:
             ax.axhline(cap / d, color=f"C{k}", lw=0.8, ls=":")
     ax.set(xlabel="layer", ylabel="numerical rank / d", ylim=(0, 1.05))
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=9, loc="lower right")
     return ax
 
 
@@ -257,7 +372,7 @@ def plot_value_singular_values(weights, layers, *, ax=None):
     for (layer, sv), colour in zip(values.items(), colours):
         ax.hist(sv, bins=np.linspace(0, top, 100), histtype="step", color=colour, label=f"layer {layer}")
     ax.set(xlabel=r"$\sigma_k$ / median", ylabel="count", title=f"{weights.name}: $W_V$")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=9)
     return ax
 
 
@@ -273,7 +388,7 @@ def plot_layer_shares(spec_by_name: dict, *, ax=None):
         ax.plot(depth, shares["real_positive"], "o-", ms=3, color=f"C{k}", label=f"{name}: real > 0")
         ax.plot(depth, shares["re_positive"], "s--", ms=3, color=f"C{k}", lw=1, label=f"{name}: Re > 0")
     ax.set(xlabel="layer / (layers - 1)", ylabel=r"share of heads, $\lambda_1$", ylim=(-0.02, 1.02))
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=9)
     return ax
 
 
@@ -296,7 +411,7 @@ def plot_hypotheses_map(spec, *, ax=None):
     ax.set(xlabel="head", ylabel="layer", title=spec.weights.name)
     ax.legend(
         handles=[Patch(color=c, label=lab) for c, lab in zip(VERDICT_COLOURS, VERDICT_LABELS)],
-        fontsize=7,
+        fontsize=9,
         loc="upper center",
         bbox_to_anchor=(0.5, -0.14),
         ncol=1,
@@ -420,4 +535,17 @@ def plot_update_eigenvalues(run, *, ax=None):
     ax.set(xlabel="Re", ylabel="Im", title="eigenvalues of the value-map update, per layer")
     mappable = plt.cm.ScalarMappable(cmap="viridis_r", norm=plt.Normalize(0, eig.shape[1] - 1))
     ax.figure.colorbar(mappable, ax=ax, label="layer")
+    return ax
+
+
+def plot_update_moduli_by_seed(runs, *, ax=None):
+    """Per layer, the largest eigenvalue modulus of the value-map update at the end of
+    each run (one line per seed)."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 3.4))
+    for k, run in enumerate(runs):
+        moduli = np.abs(run.ov_eigenvalues[-1]).max(axis=-1)
+        ax.plot(np.arange(moduli.size), moduli, marker="o", ms=3, color=f"C{k}", label=f"seed {run.settings.seed}")
+    ax.set(xlabel="layer", ylabel="largest |eigenvalue| of the update")
+    ax.legend(fontsize=8)
     return ax

@@ -1,0 +1,109 @@
+"""Chapter 6's depth question (lora_clusters.nets.toy_depth): the verdict against scipy
+and hand-made data, the controlled experiment's rates, and the recorded relative update
+and outlier counts against direct computations."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from lora_clusters import scale  # noqa: E402
+from lora_clusters.nets import runtime, toy, toy_depth, toy_study  # noqa: E402
+
+SMOKE = scale.settings("toy", "smoke")
+
+
+@pytest.fixture(autouse=True)
+def one_thread(monkeypatch):
+    monkeypatch.setenv(runtime.ENV, "1")
+    with runtime.threads(1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def study():
+    config = replace(SMOKE, depths=(1, 2), seeds=(0, 1), lora_epochs=40, lora_lr=1e-2)
+    runs = toy.train_every_depth(config)
+    return toy_study.ToyStudy(config, runs["pretrained"], runs["finetuned"], "smoke")
+
+
+def test_verdict_of_a_clear_decrease_is_faster_and_names_section_8():
+    epochs = np.array([[400.0, 420, 390], [300, 310, 290], [200, 190, 210], [100, 90, 110]])
+    verdict = toy_depth.DepthVerdict((2, 4, 6, 8), epochs, horizon=600)
+    rho, p = verdict.spearman()
+    from scipy.stats import spearmanr
+
+    assert rho == pytest.approx(spearmanr(np.repeat([2, 4, 6, 8], 3), epochs.ravel()).statistic)
+    assert rho < -0.9 and p < 0.01
+    assert verdict.direction() == "faster" and "Sec. 8" in verdict.supports()
+    rows = verdict.per_depth()
+    assert rows[0]["mean"] == pytest.approx(np.mean([400, 420, 390]))
+    assert rows[0]["std"] == pytest.approx(np.std([400, 420, 390], ddof=1))
+    # reversed: slower, and the appendix's sentence
+    reverse = toy_depth.DepthVerdict((2, 4, 6, 8), epochs[::-1], horizon=600)
+    assert reverse.direction() == "slower" and "G.1.2" in reverse.supports()
+
+
+def test_verdict_without_a_trend_is_none_and_never_forgotten_runs_rank_last():
+    same = np.tile([100.0, 200.0, 300.0], (4, 1))  # every depth alike: rank correlation 0
+    verdict = toy_depth.DepthVerdict((2, 4, 6, 8), same, horizon=600)
+    rho, p = verdict.spearman()
+    assert abs(rho) < 1e-12 and p > 0.9
+    assert verdict.direction() == "none" and verdict.supports() == "neither of the paper's two sentences"
+    # runs that never forgot are later than any that did
+    censored = np.array([[50.0, 60, 55], [80, 90, 85], [np.inf, 120, 130], [np.inf, np.inf, np.inf]])
+    v = toy_depth.DepthVerdict((2, 4, 6, 8), censored, horizon=200)
+    assert v.direction() == "slower"
+    assert v.per_depth()[3]["never"] == 3 and np.isnan(v.per_depth()[3]["mean"])
+
+
+def test_relative_update_curve_is_the_norm_ratio_of_the_final_factors(study):
+    run = study.finetuned[2]
+    P = study.pretrained[2].stack.params
+    for m in range(2):
+        delta = run.value_update()[m].double()
+        expected = torch.linalg.matrix_norm(P["output"][m].double() @ delta) / torch.linalg.matrix_norm(
+            P["output"][m].double() @ P["value"][m].double()
+        )
+        assert run.relative_update[-1, m] == pytest.approx(float(expected), rel=1e-4)
+    assert np.all(run.relative_update[0] == 0)  # B = 0 at the start
+
+
+def test_equal_relative_step_rates_follow_the_value_map_sizes(study, tmp_path, monkeypatch):
+    monkeypatch.setenv("LORA_BOOK_RESULTS", str(tmp_path))
+    runs, rates = toy_depth.equal_relative_step(study)
+    sizes = toy_depth.value_map_sizes(study)
+    np.testing.assert_allclose(rates / sizes, (rates / sizes).flat[0])  # proportional
+    assert np.exp(np.log(rates).mean()) == pytest.approx(study.config.lora_lr)  # geometric mean kept
+    for i, depth in enumerate(study.depths):
+        np.testing.assert_allclose(runs[depth].lr, rates[i])
+
+
+def test_outliers_count_eigenvalues_beyond_the_pretrained_radius(study):
+    run, pre = study.finetuned[1], study.pretrained[1]
+    counts = toy_depth.spectrum_outliers(pre, run)
+    P = {k: v[0].double().numpy() for k, v in pre.stack.params.items()}
+    tuned = P["value"] + run.value_update()[0].double().numpy()
+    radius = np.abs(np.linalg.eigvals(P["value"])).max()
+    assert counts["W_V"][0] == int((np.abs(np.linalg.eigvals(tuned)) > radius * (1 + 1e-9)).sum())
+
+
+def test_authors_settings_change_only_what_costs_nothing():
+    authors = toy_depth.authors_settings(SMOKE)
+    assert (authors.p, authors.d, authors.epochs, authors.depths) == (SMOKE.p, SMOKE.d, SMOKE.epochs, SMOKE.depths)
+    assert authors.lora_scaling == 0.5 and authors.lora_betas == (0.9, 0.98) and authors.lora_weight_decay == 0.01
+    assert (authors.sub_split, authors.sub_train_fraction, authors.init) == ("independent", 0.3, "authors")
+    rows = toy_depth.settings_table(SMOKE, authors)
+    by_name = {r["setting"]: r for r in rows}
+    assert by_name["lora_alpha"]["book, authors' settings"].endswith("alpha/r = 0.5")
+    assert by_name["sub_train_fraction"]["book"] == f"{SMOKE.sub_train_fraction:g}, nested"
+    assert len(rows) == len(toy_depth.AUTHORS_DIFFERENCES)
+
+
+def test_bad_learning_rates_name_the_argument(study):
+    with pytest.raises(ValueError, match="lr must be"):
+        toy.finetune(study.pretrained[1], lr=[1e-3], epochs=1)  # one rate for two models
+    with pytest.raises(ValueError, match="lr must be"):
+        toy.finetune(study.pretrained[1], lr=float("nan"), epochs=1)
