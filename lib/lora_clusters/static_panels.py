@@ -340,6 +340,8 @@ def with_static_copy(panel, grid: dict | None = None, *, force: bool = False):
 # ---------------------------------------------------------------------------------------
 # the HTML block
 # ---------------------------------------------------------------------------------------
+# styles scoped to one block (ID); on paper, the first picture and its summary only: a
+# printed control cannot move, and the note speaks of the page's controls
 _STYLE = """
 #ID { margin: 0.5rem 0 1rem; max-width: 100%; }
 #ID .lcsp-controls { display: flex; flex-wrap: wrap; gap: 0.3rem 1.2rem; margin-bottom: 0.3rem; }
@@ -350,7 +352,7 @@ _STYLE = """
 #ID .lcsp-summary { font-size: 0.9rem; margin: 0.2rem 0; overflow-wrap: anywhere; }
 #ID img.lcsp-image { display: block; max-width: 100%; height: auto; }
 #ID .lcsp-note { font-size: 0.85rem; margin: 0.3rem 0 0; opacity: 0.85; overflow-wrap: anywhere; }
-@media print { #ID .lcsp-controls { display: none; } }
+@media print { #ID .lcsp-controls, #ID .lcsp-note { display: none; } }
 """
 
 # the script of a block: reads the setting of the controls, shows its picture and
