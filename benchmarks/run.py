@@ -15,6 +15,12 @@
   front end), over 5 moves in each of 3 rounds (a fresh panel per round, so that
   nothing is cached from an earlier round): median, 90th percentile and max,
   split into compute and render; target 150 ms at the default sizes.
+- static_panels: the website's copy of every chapter's panel (lora_clusters.static_panels)
+  at its full grid, as the chapters make it: seconds to make it, settings, pictures and
+  the bytes it adds to its page; then each copy alone in a page opened from a file in
+  headless Chromium, every control swept by keyboard through its grid and back, and the
+  time from the key press to the new picture decoded and painted (median, 90th
+  percentile and max over all moves of all panels; target 100 ms).
 - scaling: time per RK4 step for n = 20 ... 2000 tokens in d = 64 next to the time
   of the matrix products that one step needs.
 - toy_training: epochs per second of the toy transformer (Chapter 6) at the cpu and
@@ -272,6 +278,126 @@ def bench_widgets(rounds: int = 3):
     return results
 
 
+# the panels as chapters 1-5 make them
+CHAPTER_PANELS = {
+    "DynamicsExplorer": dict(n=20, seed=5, t_max=10.0, V="identity"),
+    "StabilityExplorer": dict(log10_size=-2.0, rank=1, target="V", radius=0.2),
+    "PhaseTransitionExplorer": dict(log10_eps=-2.0, n=20, seed=5),
+    "LowRankExplorer": dict(rank=1, d=2, n=20, seed=1),
+    "OrthogonalLoRAExplorer": dict(log10_eps=-2.0, C=2.0, spread=0.5, V="I"),
+}
+
+# in the page: the time from a key press to the next picture decoded and painted (the
+# first frame after decoding, then the task after it)
+_MOVE_TIMER = """() => {
+  window.__moves = [];
+  document.addEventListener('keydown', () => { window.__t0 = performance.now(); }, true);
+  const img = document.querySelector('img.lcsp-image');
+  new MutationObserver(() => {
+    const t0 = window.__t0;
+    img.decode().then(() => requestAnimationFrame(() => setTimeout(() => {
+      window.__moves.push(performance.now() - t0);
+    }, 0)));
+  }).observe(img, {attributes: true, attributeFilter: ['src']});
+}"""
+
+
+def _sweep_keys(kind: str, position: int, last: int) -> list[str]:
+    """Keys that take a control through every value of its grid and back to where it was."""
+    if kind == "checkbox":
+        return ["Space", "Space"]
+    up, down = ("ArrowRight", "ArrowLeft") if kind == "range" else ("ArrowDown", "ArrowUp")
+    return [up] * (last - position) + [down] * last + [up] * position
+
+
+def bench_static_panels():
+    import shutil
+    import tempfile
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from playwright.sync_api import sync_playwright
+
+    from lora_clusters import static_panels, widgets
+
+    chromium = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
+    copies, panels = {}, {}
+    for name, chapter in CHAPTER_PANELS.items():
+        panel = getattr(widgets, name)(**chapter)
+        t0 = time.perf_counter()
+        copy = static_panels.static_panel(panel)
+        seconds = time.perf_counter() - t0
+        block = copy.html
+        copies[name] = copy
+        panels[name] = {
+            "grid": {c.name: list(c.values) for c in copy.controls},
+            "settings": len(copy.settings),
+            "grid_points": len(copy.states),
+            "pictures": len(copy.images),
+            "picture_type": copy.image_type,
+            "picture_size_px": list(copy.image_size),
+            "duplicate_pictures": len(copy.duplicates()),
+            "picture_bytes_base64": copy.image_bytes,
+            "page_bytes": len(block.encode()),
+            "make_seconds": seconds,
+            "make_seconds_per_setting": seconds / len(copy.states),
+        }
+        print(name, {k: panels[name][k] for k in ("settings", "pictures", "page_bytes", "make_seconds")}, flush=True)
+    all_moves = []
+    with tempfile.TemporaryDirectory() as folder, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        for name, copy in copies.items():
+            path = Path(folder) / f"{name}.html"
+            path.write_text(
+                '<!doctype html><html><head><meta charset="utf-8"><title>panel</title></head>'
+                f"<body>{copy.html}</body></html>",
+                encoding="utf-8",
+            )
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            t0 = time.perf_counter()
+            page.goto(path.as_uri())
+            page.wait_for_function("() => document.querySelector('.lcsp').getAttribute('data-lcsp-ready')")
+            load_ms = 1000 * (time.perf_counter() - t0)
+            page.evaluate(_MOVE_TIMER)
+            key_of = "() => document.querySelector('.lcsp').getAttribute('data-lcsp-key')"
+            for index, control in enumerate(copy.controls):
+                element = page.locator(f"[data-lcsp-control='{index}']")
+                element.focus()
+                position = 0 if control.kind == "checkbox" else int(element.input_value())
+                for key in _sweep_keys(control.kind, position, len(control.values) - 1):
+                    before, count = page.evaluate(key_of), page.evaluate("() => window.__moves.length")
+                    page.keyboard.press(key)
+                    if page.evaluate(key_of) != before:  # a setting the panel lowers may show the same
+                        page.wait_for_function("(n) => window.__moves.length > n", arg=count)
+            moves = page.evaluate("() => window.__moves")
+            page.close()
+            all_moves += moves
+            panels[name].update(
+                page_load_ms=load_ms,
+                moves=len(moves),
+                move_median_ms=float(np.median(moves)),
+                move_p90_ms=float(np.percentile(moves, 90)),
+                move_max_ms=float(np.max(moves)),
+            )
+            print(name, {k: round(panels[name][k], 1) for k in ("move_median_ms", "move_p90_ms", "page_load_ms")})
+        browser.close()
+    per_page = [v["page_bytes"] for v in panels.values()]
+    return {
+        "target_ms": 100,
+        "move_median_ms": float(np.median(all_moves)),
+        "move_p90_ms": float(np.percentile(all_moves, 90)),
+        "move_max_ms": float(np.max(all_moves)),
+        "moves": len(all_moves),
+        "under_target": bool(np.median(all_moves) < 100),
+        "largest_page_bytes": max(per_page),
+        "total_bytes": sum(per_page),
+        "page_bytes_limit": 6_000_000,
+        "total_bytes_limit": 30_000_000,
+        "panels": panels,
+    }
+
+
 _W2_CHILD = """
 import resource, sys, time
 import numpy as np
@@ -425,6 +551,7 @@ BENCHES = {
     "phase_diagram": bench_phase_diagram,
     "baseline": bench_baseline,
     "widgets": bench_widgets,
+    "static_panels": bench_static_panels,
     "scaling": bench_scaling,
     "w2_memory": bench_w2_memory,
     "toy_training": bench_toy_training,

@@ -13,7 +13,13 @@ from nbclient import NotebookClient
 from lora_book import cache as bookcache
 
 CHAPTERS = bookcache.chapter_paths()
-CHAPTERS_WITH_PANELS = {"ch01_particles", "ch02_stability", "ch03_phase_transition", "ch04_low_rank"}
+CHAPTERS_WITH_PANELS = {
+    "ch01_particles",
+    "ch02_stability",
+    "ch03_phase_transition",
+    "ch04_low_rank",
+    "ch05_orthogonal_lora",
+}
 
 # appended to the chapter: the panels are the displayed results kept in IPython's Out
 DRIVE_PANELS = r"""

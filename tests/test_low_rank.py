@@ -107,6 +107,20 @@ def test_orthogonal_lora_collapse_then_split_on_fresh_tokens():
         assert run.split_by_sign and run.distance_to_line <= 0.01
 
 
+def test_orthogonal_lora_run_coordinates_along_and_off_the_line():
+    # v = e3: the coordinate along v is z_3 and the distance to R v is |(z_1, z_2)|
+    run = experiments.orthogonal_lora_run(C=1.0, eps=0.05, n=6, seed=3, t_max=5.0)
+    for flow, traj in (("lora", run.lora), ("pretrained", run.pretrained)):
+        np.testing.assert_array_equal(run.along_v(flow), traj.states[..., 2])
+        np.testing.assert_allclose(run.off_line_distance(flow), np.hypot(traj.states[..., 0], traj.states[..., 1]))
+    # the tokens start at distance exactly eps (eq. (39)), on both sides of the origin
+    np.testing.assert_allclose(run.off_line_distance()[0], 0.05)
+    assert np.all(np.abs(run.along_v()[0]) >= 1.0)
+    assert np.isclose(run.off_line_distance()[-1].max(), run.distance_to_line)
+    with pytest.raises(ValueError, match="flow must be"):
+        run.along_v("both")
+
+
 def test_orthogonal_lora_spread_proportional_to_eps():
     eps = np.array([1e-4, 1e-3, 1e-2])
     dist = np.array([experiments.orthogonal_lora_run(C=2.0, eps=e, seed=31).distance_to_line for e in eps])

@@ -102,6 +102,33 @@ def test_low_rank_explorer_responds_to_every_control():
     )
 
 
+def test_orthogonal_lora_explorer_responds_to_every_control():
+    from lora_clusters import experiments
+    from lora_clusters.widgets import OrthogonalLoRAExplorer
+
+    panel = OrthogonalLoRAExplorer(log10_eps=-2.0, C=2.0, spread=0.5, V="I", seed=0)
+    run = panel.run
+    # the chapter's first run: two clusters split by sign, one pre-trained cluster
+    expected = experiments.orthogonal_lora_run(C=2.0, eps=0.01, seed=0)
+    np.testing.assert_array_equal(run.lora.final, expected.lora.final)
+    assert run.split_by_sign and "<b>2</b> cluster(s)" in panel.summary.value
+    # the view draws what the run holds: one path per token in each head
+    assert len(panel.view.lora.get_segments()) == len(panel.view.pretrained.get_segments()) == 20
+    np.testing.assert_array_equal(panel.view.lora.get_segments()[0][:, 1], run.along_v()[:, 0])
+
+    panel.controls["log10_eps"].value = -1.0
+    np.testing.assert_allclose(panel.run.off_line_distance()[0], 0.1)
+    panel.controls["C"].value = 0.5
+    assert np.abs(panel.run.along_v()[0]).min() >= 0.5 and np.abs(panel.run.along_v()[0]).max() <= 0.75
+    panel.controls["spread"].value = 10.0
+    assert np.abs(panel.run.along_v()[0]).max() > 0.75
+    panel.controls["V"].value = "diag(3, 3, 1)"
+    assert not np.allclose(panel.run.lora.final, expected.lora.final)
+    before = panel.run.z0
+    panel.controls["seed"].value = 4
+    assert not np.allclose(panel.run.z0, before)
+
+
 def test_panel_figure_lives_in_the_output_widget_and_changes_with_a_move():
     from lora_clusters import widgets
 

@@ -117,13 +117,17 @@ def _strip_downloaded_sources(app, exception) -> None:
 
 
 def setup(app):
-    from lora_clusters import progress
+    from lora_clusters import progress, static_panels
 
     from .downloads import offer_figures, offer_notebook, offer_pdf, offer_wheel
     from .provenance_table import FillProvenance, ProvenanceTable, provenance_placeholder, refresh_provenance_pages
 
     # the kernels that execute the chapters inherit this: no progress bar in a page
     os.environ[progress.ENV] = "off"
+    # and they are executed for the website: every panel carries its static copy (the
+    # pictures of its grid of values, lora_clusters.static_panels), which the site shows
+    # in place of the live widget (nb_mime_priority_overrides in _config.yml)
+    os.environ[static_panels.ENV] = "1"
     app.add_config_value("lora_repository_url", "", "html")
     # not set by hand: the hash of this package (see tooling_fingerprint)
     app.add_config_value("lora_book_tooling", "", "env")

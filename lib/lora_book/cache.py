@@ -242,14 +242,15 @@ def execute(paths, scale: str, root: Path = ROOT) -> list[int]:
     from jupyter_cache.base import CacheBundleIn
     from nbclient import NotebookClient
 
-    from lora_clusters import progress
+    from lora_clusters import progress, static_panels
     from lora_clusters.scale import ENV, check
 
     scale = check(scale)
     cache = get_cache(cache_dir(root))
     records = []
-    # the outputs go to the site: no progress bars in them
-    with environment({ENV: scale, progress.ENV: "off"}):
+    # the outputs go to the site: no progress bars in them, and panels carry their
+    # static copies
+    with environment({ENV: scale, progress.ENV: "off", static_panels.ENV: "1"}):
         for path in map(Path, paths):
             if not path.exists():
                 raise FileNotFoundError(f"no chapter {path}")

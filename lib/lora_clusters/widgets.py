@@ -1,10 +1,16 @@
 """Live ipywidgets panels for JupyterLab (they need a running kernel).
 
 Each panel exposes its controls in ``panel.controls``, the data it last drew
-(``panel.trajectory``, ``panel.comparison`` or ``panel.pair``) and the figure that
-shows it (``panel.view``, a view from :mod:`lora_clusters.plots.particles` kept for the
-panel's lifetime and updated in place), so that tests can move a slider and check
-what changed.
+(``panel.trajectory``, ``panel.comparison``, ``panel.pair`` or ``panel.run``) and the
+figure that shows it (``panel.view``, a view from :mod:`lora_clusters.plots.particles`
+kept for the panel's lifetime and updated in place), so that tests can move a slider
+and check what changed.
+
+The website has no kernel: there a panel is replaced by its static copy
+(:mod:`lora_clusters.static_panels`), the pictures this same code draws for the values
+of the panel's :attr:`~_Panel.WEBSITE_GRID`, embedded in the page when the book is
+built.  A panel carrying such a copy (``panel.website_html``) displays as both: the
+live widget where a kernel runs it, the copy where the page is rendered without one.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from .plots import particles
 __all__ = [
     "DynamicsExplorer",
     "LowRankExplorer",
+    "OrthogonalLoRAExplorer",
     "PhaseTransitionExplorer",
     "StabilityExplorer",
     "another_value",
@@ -81,7 +88,19 @@ def shown_image(output: W.Output) -> bytes | None:
 
 
 class _Panel:
-    """Shared plumbing: controls that redraw on change, a summary line, an output area."""
+    """Shared plumbing: controls that redraw on change, a summary line, an output area.
+
+    ``WEBSITE_GRID`` (per class) lists, for each control, the values the website's
+    static copy offers (every combination is drawn; see
+    :func:`lora_clusters.static_panels.static_panel`); ``website_html``, once
+    :func:`lora_clusters.static_panels.with_static_copy` has set it, is that copy.
+    """
+
+    WEBSITE_GRID: dict = {}
+    #: the live range of a control whose bounds follow another control, in words
+    #: (the static copy's note says it; other ranges are read off the controls)
+    LIVE_RANGES: dict = {}
+    website_html: str | None = None
 
     def _build(self, rows):
         self.output = W.Output()
@@ -94,10 +113,15 @@ class _Panel:
     def values(self) -> dict:
         return {name: control.value for name, control in self.controls.items()}
 
-    def _ipython_display_(self):
-        from IPython.display import display
-
-        display(self.widget)
+    def _repr_mimebundle_(self, **kwargs):
+        """The live widget (JupyterLab shows it) and, when the panel carries a static
+        copy, that copy as HTML: a page rendered without a kernel (the website, whose
+        build prefers HTML to a widget view) shows the copy instead of a dead widget."""
+        bundle = dict(self.widget._repr_mimebundle_(**kwargs))
+        bundle["text/plain"] = f"<{type(self).__name__}: a live panel, run the chapter in JupyterLab>"
+        if self.website_html:
+            bundle["text/html"] = self.website_html
+        return bundle
 
 
 class DynamicsExplorer(_Panel):
@@ -106,6 +130,16 @@ class DynamicsExplorer(_Panel):
     Controls: ``n`` (tokens), ``seed``, ``t_max``, ``V`` (a kind from
     :data:`setups.VALUE_MATRIX_KINDS`), ``rescaled``.  Q = K = I, d = 2.
     """
+
+    # t_max stays below 8 but for its top value: the flow (2) is capped at t = 8, and
+    # two capped horizons would draw the same picture
+    WEBSITE_GRID = {
+        "n": [10, 20, 40],
+        "seed": [5, 6, 7],
+        "t_max": [2.0, 5.0, 10.0],
+        "V": list(setups.VALUE_MATRIX_KINDS),
+        "rescaled": [True, False],
+    }
 
     def __init__(self, n: int = 20, seed: int = 0, t_max: float = 10.0, V: str = "identity", rescaled: bool = True):
         self.controls = {
@@ -152,6 +186,13 @@ class StabilityExplorer(_Panel):
     """
 
     d = 3
+    WEBSITE_GRID = {
+        "log10_size": [-3.0, -2.0, -1.0],
+        "rank": [1, 2, 3],
+        "target": list(lora.LORA_TARGETS),
+        "radius": [0.1, 0.2, 0.5],
+        "t_max": [1.5, 3.0, 6.0],
+    }
 
     def __init__(
         self,
@@ -206,6 +247,7 @@ class PhaseTransitionExplorer(_Panel):
     #: exit costs time in proportion to its horizon (the flow is stiff near the clusters)
     horizon_times_eps = 4.0
     max_horizon = 2000.0
+    WEBSITE_GRID = {"log10_eps": [-3.0, -2.5, -2.0, -1.5, -1.0], "n": [10, 20, 40], "seed": [5, 6, 7]}
 
     def __init__(self, log10_eps: float = -2.0, n: int = 20, seed: int = 5):
         self.controls = {
@@ -259,6 +301,11 @@ class LowRankExplorer(_Panel):
     number of clusters and the distance of P(t) to :math:`\mathcal P^*`.
     """
 
+    # a rank above d is lowered to d, as the live slider's range follows d: the static
+    # copy then moves its rank control down too
+    WEBSITE_GRID = {"rank": [1, 2, 3, 8], "d": [2, 3, 8, 20], "n": [10, 20, 40], "seed": [1, 2, 3]}
+    LIVE_RANGES = {"rank": "from 1 to d"}
+
     def __init__(self, rank: int = 1, d: int = 2, n: int = 20, seed: int = 1):
         self.controls = {
             "rank": W.IntSlider(value=rank, min=1, max=20, description="rank of A"),
@@ -302,3 +349,55 @@ class LowRankExplorer(_Panel):
                 title_size=9,
             ),
         )
+
+
+class OrthogonalLoRAExplorer(_Panel):
+    r"""Chapter 5 panel: the pre-trained head and its orthogonal rank-one LoRA (Sec. 7),
+    as :func:`experiments.orthogonal_lora_run` computes them, for chosen tokens.
+
+    d = 3, pre-trained :math:`Q = K = \mathrm{diag}(1, 1, 0)`, LoRA
+    :math:`\tilde Q = Q + vv^\top`, :math:`\tilde K = K + vv^\top` with v = e3 (condition
+    (36)), n = 20 tokens, both flows (8) to t = 60.  Controls: ``log10_eps`` (the tokens'
+    distance to the line :math:`\mathbb R v`, eq. (39)), ``C`` (their separation along v,
+    Assumption 7.1), ``spread`` (each side spans [C, (1 + spread) C] along v: Assumption
+    7.3 holds up to 1/2), ``V`` (a key of :attr:`VALUE_MATRICES`: v is a top eigenvector
+    of V = I, not of diag(3, 3, 1), as Prop. 7.4 asks), ``seed``.  ``run`` holds the last
+    :class:`experiments.OrthogonalLoRARun`.
+    """
+
+    #: the value matrices offered: V = I and Chapter 5's diag(3, 3, 1), whose top
+    #: eigenvectors are e1 and e2, not v = e3
+    VALUE_MATRICES = {"I": np.eye(3), "diag(3, 3, 1)": np.diag([3.0, 3.0, 1.0])}
+    WEBSITE_GRID = {
+        "log10_eps": [-3.0, -2.0, -1.0],
+        "C": [0.05, 0.5, 2.0],
+        "spread": [0.5, 10.0],
+        "V": list(VALUE_MATRICES),
+        "seed": [0, 1, 2],
+    }
+
+    def __init__(self, log10_eps: float = -2.0, C: float = 2.0, spread: float = 0.5, V: str = "I", seed: int = 0):
+        self.controls = {
+            "log10_eps": W.FloatSlider(value=log10_eps, min=-4.0, max=-1.0, step=0.25, description="log10 eps"),
+            "C": W.FloatSlider(value=C, min=0.01, max=4.0, step=0.01, description="separation C"),
+            "spread": W.FloatSlider(value=spread, min=0.1, max=10.0, step=0.1, description="side width / C"),
+            "V": W.Dropdown(options=list(self.VALUE_MATRICES), value=V, description="V"),
+            "seed": W.IntSlider(value=seed, min=0, max=40, description="seed"),
+        }
+        self.run = None
+        self.view = particles.OrthogonalLoRAView()
+        self._build([list(self.controls.values())[:3], list(self.controls.values())[3:]])
+
+    def redraw(self) -> None:
+        v = self.values()
+        eps = 10.0 ** v["log10_eps"]
+        self.run = r = experiments.orthogonal_lora_run(
+            C=v["C"], eps=eps, spread=v["spread"], V=self.VALUE_MATRICES[v["V"]], seed=v["seed"]
+        )
+        self.summary.value = (
+            f"LoRA head: <b>{len(r.clusters_lora)}</b> cluster(s), split by the sign of "
+            f"⟨z(0), v⟩: <b>{r.split_by_sign}</b>; distance to the line R v at t = {r.lora.t[-1]:.0f}: "
+            f"<b>{r.distance_to_line:.1e}</b> = <b>{r.distance_to_line / eps:.2f}</b> ε; "
+            f"pre-trained head: <b>{len(r.clusters_pretrained)}</b> cluster(s)"
+        )
+        show_in(self.output, self.view.update(r, eps))

@@ -39,6 +39,26 @@ class OrthogonalLoRARun:
         side = np.sign(self.z0 @ self.v)
         return len(self.clusters_lora) == 2 and all(len(set(side[self.labels_lora == k])) == 1 for k in (0, 1))
 
+    def _flow(self, flow: str) -> dynamics.Trajectory:
+        if flow not in ("lora", "pretrained"):
+            raise ValueError(f"flow must be 'lora' or 'pretrained', got {flow!r}")
+        return self.lora if flow == "lora" else self.pretrained
+
+    def along_v(self, flow: str = "lora") -> np.ndarray:
+        r""":math:`\langle z_i(t), v\rangle` at every sampled time t and for every
+        token i, shape (m, n), for the ``flow`` ``"lora"`` or ``"pretrained"``
+        (v is a unit vector)."""
+        return self._flow(flow).states @ self.v
+
+    def off_line_distance(self, flow: str = "lora") -> np.ndarray:
+        r"""The distance of each token to the line :math:`\mathbb R v` at every sampled
+        time, :math:`\|z_i(t) - \langle z_i(t), v\rangle v\|` (v a unit vector), shape
+        (m, n), for the ``flow`` ``"lora"`` or ``"pretrained"``.  At t = 0 it is the
+        off-line size of eq. (39); the largest value of the last row of the LoRA flow
+        is :attr:`distance_to_line`."""
+        states = self._flow(flow).states
+        return np.linalg.norm(states - np.multiply.outer(states @ self.v, self.v), axis=-1)
+
     @property
     def pretrained_spread(self) -> float:
         """Largest extent, over the coordinates, of the pre-trained tokens at the end."""

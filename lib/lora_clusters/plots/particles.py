@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 from .style import few_ticks, plain_log_ticks
 
 __all__ = [
+    "OrthogonalLoRAView",
     "plot_orthogonal_spread",
     "plot_rank_one_clustering",
     "plot_high_probability_check",
@@ -473,6 +474,61 @@ class TransitionView:
             self.T_star_label.set_text(f"T*(δ) = {p.T_star:.1f} ")
         top = float(np.max(p.w2))
         self.w2_ax.set(xlim=(0.0, float(p.t[-1])), ylim=(-0.03 * top, 1.15 * top if top > 0 else 1.0))
+        return self.figure
+
+
+class OrthogonalLoRAView:
+    r"""An :class:`~lora_clusters.experiments.OrthogonalLoRARun` in two panels: each
+    token's coordinate along v over time for the pre-trained head (grey) and the LoRA
+    head (coloured by the sign of :math:`\langle z_i(0), v\rangle`), time on a symlog
+    axis as in the chapter's figure; and the LoRA tokens' distance to the line
+    :math:`\mathbb R v` over time (log scale) with the initial size
+    :math:`\varepsilon` marked (Prop. 7.4)."""
+
+    def __init__(self, figsize=(8.4, 3.2)):
+        self.figure = figure = _panel_figure(figsize)
+        figure.subplots_adjust(left=0.08, right=0.98, bottom=0.16, top=0.9, wspace=0.32)
+        self.along_ax, self.off_ax = figure.subplots(1, 2)
+        self.pretrained = self.along_ax.add_collection(LineCollection([], lw=0.8, color="0.65"))
+        self.lora = self.along_ax.add_collection(LineCollection([], lw=1.0))
+        self.along_ax.set_xscale("symlog", linthresh=1.0)
+        self.along_ax.set(xlabel="time t (layers, symlog)", ylabel=r"$\langle z_i(t), v\rangle$")
+        self.off_line = self.off_ax.add_collection(LineCollection([], lw=0.8, color="C0"))
+        self.eps_line = self.off_ax.axhline(1.0, **DIAMETER_STYLE)
+        self.eps_label = self.off_ax.text(
+            0.98, 1.0, "", transform=self.off_ax.get_yaxis_transform(), fontsize=8, ha="right", va="bottom"
+        )
+        self.off_ax.set(yscale="log", xlabel="time t (layers)", ylabel=r"distance of $z_i(t)$ to $\mathbb{R}v$")
+        plain_log_ticks(self.off_ax.yaxis)
+        few_ticks(self.off_ax)
+        self.along_ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(5))
+
+    @staticmethod
+    def _segments(t, values):
+        return np.stack([np.broadcast_to(t, values.T.shape), values.T], axis=-1)
+
+    def update(self, run, eps: float) -> Figure:
+        """Show ``run`` (its tokens were started at distance ``eps`` from the line)."""
+        t = run.lora.t
+        along_pre, along_lora = run.along_v("pretrained"), run.along_v("lora")
+        self.pretrained.set_segments(self._segments(t, along_pre))
+        self.lora.set_segments(self._segments(t, along_lora))
+        self.lora.set_color(np.where(along_lora[0] > 0, "C0", "C3"))
+        top = float(max(np.abs(along_pre).max(), np.abs(along_lora).max())) or 1.0
+        self.along_ax.set(xlim=(0.0, float(t[-1])), ylim=(-1.1 * top, 1.1 * top))
+        self.along_ax.set_title(
+            f"{len(run.clusters_lora)} LoRA cluster(s), {len(run.clusters_pretrained)} pre-trained", fontsize=9
+        )
+        distance = run.off_line_distance("lora")
+        self.off_line.set_segments(self._segments(t, np.maximum(distance, 1e-300)))
+        positive = distance[distance > 0]
+        lo = min(float(positive.min()) if positive.size else eps, eps)
+        hi = max(float(distance.max()), eps)
+        self.off_ax.set(xlim=(0.0, float(t[-1])), ylim=(lo / 2, hi * 2))
+        self.eps_line.set_ydata([eps, eps])
+        self.eps_label.set_y(eps)
+        self.eps_label.set_text(f"ε = {eps:.0e}")
+        self.off_ax.set_title("LoRA head: distance to the line R v", fontsize=9)
         return self.figure
 
 
