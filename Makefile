@@ -20,7 +20,7 @@ $(STAMP): requirements.txt pyproject.toml
 	# the display name the chapters' headers carry: JupyterLab writes the running kernel's
 	# spec into a chapter when it saves it, and the execution cache keys on the kernelspec
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3" >/dev/null
-	# MathJax, RequireJS and the widget manager, served by the site itself (see lib/lora_book/assets.py)
+	# MathJax, RequireJS, the widget manager and reveal.js, served by the site itself (see lib/lora_book/assets.py)
 	$(PY) -m lora_book.assets
 	# the offline models and texts of chapters 7-8 (pinned, hash-checked; see lib/lora_book/models.py)
 	$(PY) -m lora_book.models
@@ -50,7 +50,8 @@ fingerprint: $(STAMP)
 	$(PY) -m lora_book.macros --update book
 
 # the website; printed from it, the whole book and the exercise sheets as PDFs (Chromium;
-# see lib/lora_book/pdf.py); and every figure as an image file (lib/lora_book/figures.py)
+# see lib/lora_book/pdf.py); every figure as an image file (lib/lora_book/figures.py); and
+# every chapter as a reveal.js lecture deck (lib/lora_book/slides.py)
 book: fingerprint browser
 	$(call build-site,.,)
 	@echo "site: _build/html/index.html"
@@ -63,6 +64,7 @@ define build-site
 	$(PY) -m lora_book.cache after-build
 	CHROMIUM=$(CHROMIUM) $(PY) -m lora_book.pdf $(1)/_build/html
 	$(PY) -m lora_book.figures $(1)/_build/html
+	$(PY) -m lora_book.slides $(1)/_build/html
 endef
 
 pdf: book

@@ -19,7 +19,8 @@ IGNORE = shutil.ignore_patterns(".venv", "_build", ".git", "__pycache__", "*.egg
 
 def build_site(workdir: Path, *, student: bool = False, pdf: bool = True) -> tuple[Path, str, object]:
     """Copy the repository (with its committed execution cache) to ``workdir``, build it
-    with ``-n -W`` and print the book and the exercise sheets (as ``make book`` does);
+    with ``-n -W``, write the chapters' lecture slides and print the book and the
+    exercise sheets (as ``make book`` does);
     return the HTML folder, the build log and the :class:`lora_book.pdf.PrintedBook` of
     each printout by file name (None with ``pdf=False``)."""
     src = workdir / "src"
@@ -48,7 +49,12 @@ def build_site(workdir: Path, *, student: bool = False, pdf: bool = True) -> tup
     # as `make book` from the committed cache: no record, no stored result rewritten
     assert {name: folder_hash(src / name) for name in kept} == kept, "the build changed execution_cache/ or results/"
     html = src / "_build" / "html"
+    # every chapter as a lecture deck, as `make book` writes them last (no browser
+    # needed; the pages link their decks, so the site's links resolve only with them)
+    from lora_book.slides import write_decks
+
     if not pdf:
+        write_decks(html, toc=src / "_toc.yml")
         return html, log, None
     # as `make book` does: the whole book and the exercise sheets, printed from the site
     from lora_book.pdf import build_printouts
@@ -58,6 +64,7 @@ def build_site(workdir: Path, *, student: bool = False, pdf: bool = True) -> tup
     from lora_book.figures import export_figures
 
     export_figures(html, toc=src / "_toc.yml")
+    write_decks(html, toc=src / "_toc.yml")
     return html, log, printed
 
 
@@ -138,3 +145,55 @@ def _loaded_resources(text: str) -> list[str]:
     parser = Loaded()
     parser.feed(text)
     return parser.urls
+
+
+# run in a lecture deck (lora_book.slides) once it is ready: every element of the slide on
+# show that lies outside the slide's area; a formula counts as a whole, by its typeset
+# math (the container of a displayed one is as wide as the column, whatever it holds),
+# and MathJax's hidden copy of it for screen readers is not shown
+DECK_OVERFLOW = """() => {
+  const area = document.querySelector('.reveal .slides').getBoundingClientRect();
+  const out = [];
+  for (const el of Reveal.getCurrentSlide().querySelectorAll('*')) {
+    if (el.closest('mjx-assistive-mml')) continue;
+    if (el.parentElement && el.parentElement.closest('mjx-container') && el.tagName !== 'MJX-MATH') continue;
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 && r.height === 0) continue;
+    if (r.left < area.left - 1 || r.right > area.right + 1 || r.top < area.top - 1 || r.bottom > area.bottom + 1) {
+      const what = (el.getAttribute('src') || el.textContent || '').trim().slice(0, 50);
+      out.push([el.tagName.toLowerCase(), what, Math.round(r.left - area.left), Math.round(r.top - area.top),
+                Math.round(r.right - area.left), Math.round(r.bottom - area.top)]);
+    }
+  }
+  return out;
+}"""
+
+
+def walk_deck(page) -> dict:
+    """Go through the deck open in ``page`` (a playwright page) with the right arrow key,
+    once it is ready (reveal.js initialised, MathJax done, every slide fitted); return
+    its slide count (reveal's and the file's sections), the horizontal index reached
+    after each key press, what lies outside the slide on each slide (``DECK_OVERFLOW``,
+    with the slide's index), MathJax's formulas and errors, broken images and the
+    fitting factor of each slide."""
+    page.wait_for_selector("html[data-deck-ready]", state="attached", timeout=60000)
+    found = page.evaluate(
+        """() => ({
+      total: Reveal.getTotalSlides(),
+      sections: document.querySelectorAll('.reveal .slides > section').length,
+      ready: Number(document.documentElement.dataset.deckReady),
+      formulas: document.querySelectorAll('.reveal mjx-container').length,
+      errors: document.querySelectorAll('.reveal mjx-merror').length,
+      raw_tex: /\\\\\\(|\\\\\\[/.test(document.querySelector('.reveal .slides').innerText),
+      broken_images: [...document.images].filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src.slice(0, 80)),
+      fit: [...document.querySelectorAll('.reveal .slides > section')].map(s => Number(s.dataset.fit)),
+      first: Reveal.getIndices().h,
+    })"""
+    )
+    found["indices"], found["overflows"] = [], []
+    for k in range(found["total"]):
+        if k:
+            page.keyboard.press("ArrowRight")
+        found["indices"].append(page.evaluate("() => Reveal.getIndices().h"))
+        found["overflows"] += [[k, *where] for where in page.evaluate(DECK_OVERFLOW)]
+    return found

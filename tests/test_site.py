@@ -21,7 +21,7 @@ import yaml
 
 from lora_book.pdf import EXERCISES_PDF, PDF_NAME
 from lora_clusters import provenance
-from site_tools import ROOT, StaticServer, broken_internal_links, build_site, external_urls_in
+from site_tools import ROOT, StaticServer, broken_internal_links, build_site, external_urls_in, walk_deck
 
 pytestmark = [pytest.mark.book, pytest.mark.xdist_group("site")]
 CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
@@ -495,6 +495,66 @@ def test_every_panel_responds_without_a_kernel(built):
         block = re.search(r'<div class="lcsp".*?</script></div>', page, re.S)[0]
         assert len(block.encode()) <= 6_000_000, (name, len(block))
         assert "JupyterLab" in block and "settings" in block
+
+
+def chapter_docnames() -> list[str]:
+    from lora_book.slides import has_deck
+
+    return [name for name in toc_pages() if has_deck(name)]
+
+
+def test_every_chapter_links_its_lecture_slides(built):
+    """Each chapter has its deck (lora_book.slides), linked from its download menu and
+    under its title, made of its own statements, figures and numbers; the instructors'
+    page links every deck."""
+    from bs4 import BeautifulSoup
+
+    from lora_book.slides import deck_path
+
+    html, _ = built
+    chapters = chapter_docnames()
+    assert len(chapters) == 9, chapters
+    instructors = (html / "book" / "instructors.html").read_text()
+    for docname in chapters:
+        deck = deck_path(docname)
+        page = (html / f"{docname}.html").read_text()
+        assert (html / deck).is_file(), deck
+        assert page.count(f'href="../{deck}"') == 2, docname  # the menu and the line under the title
+        assert f'href="../{deck}"' in instructors, docname
+        shown = BeautifulSoup((html / deck).read_text(), "html.parser")
+        slides = shown.select(".reveal .slides > section")
+        kinds = [s["data-kind"] for s in slides]
+        assert kinds[0] == "title" and kinds[-1] == "links" and "figure" in kinds, (docname, kinds)
+        # the page's statements, figures (their images) and computed numbers
+        soup = BeautifulSoup(page, "html.parser")
+        statements = [
+            box
+            for box in soup.select("div.proof")
+            if {"theorem", "proposition", "corollary"} & set(box["class"]) and not box.find_parent(id="exercises")
+        ]
+        assert kinds.count("statement") >= len(statements), docname
+        page_images = {img["src"] for img in soup.select("figure img")}
+        assert {img["src"] for img in shown.select("figure.deck-figure img")} <= page_images, docname
+        numbers = [s.get_text() for s in shown.select(".pasted-text")]
+        assert numbers and all(n in page for n in numbers), docname
+
+
+@pytest.mark.parametrize("docname", chapter_docnames())
+def test_lecture_slides_in_chromium(built, browser, docname):
+    """Every slide of a chapter's deck renders at 1280x720 and fits, the right arrow key
+    goes through the deck, and nothing fails or leaves the site."""
+    from lora_book.slides import deck_path
+
+    html, _ = built
+    with visit(browser, html, deck_path(docname)) as (page, problems, outside):
+        page.set_viewport_size({"width": 1280, "height": 720})
+        found = walk_deck(page)
+        page.screenshot(path=str(SCREENSHOTS / f"slides__{docname.split('/')[-1]}.png"))
+    assert found["total"] == found["sections"] == found["ready"] > 3
+    assert found["indices"] == list(range(found["total"]))
+    assert found["formulas"] > 0 and found["errors"] == 0 and not found["raw_tex"]
+    assert found["broken_images"] == [] and found["overflows"] == [], found["overflows"]
+    assert outside == [] and problems == [], (outside, problems)
 
 
 def test_favicon_ico_is_served_at_the_root(built):

@@ -14,6 +14,8 @@ modules of :mod:`lora_clusters` it imports, nothing else).  One module per job:
 - :mod:`lora_book.pdf`: the whole book and the exercise sheets as PDFs, printed from
   the built site;
 - :mod:`lora_book.figures`: every figure of the built site as an image file, for slides;
+- :mod:`lora_book.slides`: a reveal.js lecture deck of every chapter, cut out of its
+  built page (and the ``{lecture-slides}`` role that links one);
 - :mod:`lora_book.site_server`: the built site on 127.0.0.1 (the printer and the tests);
 - :mod:`lora_book.glued`: computed numbers in the prose, on the site and in JupyterLab;
 - :mod:`lora_book.macros`: the book's LaTeX macros, for JupyterLab as for the site;
@@ -119,7 +121,7 @@ def _strip_downloaded_sources(app, exception) -> None:
 def setup(app):
     from lora_clusters import progress, static_panels
 
-    from .downloads import offer_figures, offer_notebook, offer_pdf, offer_wheel
+    from .downloads import offer_figures, offer_notebook, offer_pdf, offer_slides, offer_wheel
     from .provenance_table import FillProvenance, ProvenanceTable, provenance_placeholder, refresh_provenance_pages
 
     # the kernels that execute the chapters inherit this: no progress bar in a page
@@ -144,6 +146,11 @@ def setup(app):
     app.connect("html-page-context", offer_wheel, priority=600)  # after it
     app.connect("html-page-context", offer_pdf, priority=610)
     app.connect("html-page-context", offer_figures, priority=620)
+    app.connect("html-page-context", offer_slides, priority=630)
+    # {lecture-slides}`ch02_stability`: a link to that chapter's deck (lora_book.slides)
+    from .slides import lecture_slides_role
+
+    app.add_role("lecture-slides", lecture_slides_role)
     # {eval}`glued("name", "fmt")` in the prose: the glued value, from the cache
     # (myst-nb's own eval role needs a live kernel; see lora_book.glued)
     from .glued import glued_role

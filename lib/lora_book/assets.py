@@ -1,11 +1,12 @@
-"""Vendored scripts: MathJax 3, RequireJS and the Jupyter-widgets HTML manager.
+"""Vendored scripts: MathJax 3, RequireJS, the Jupyter-widgets HTML manager and reveal.js.
 
 They are fetched once from the npm registry (pinned versions, checked against the
 registry's SHA-512 integrity strings), unpacked under
 ``<venv>/share/lora-clusters/static/vendor`` and copied into ``_static/vendor`` of
 every build.  ``_config.yml`` points ``mathjax_path`` and ``nb_ipywidgets_js`` at
-these copies, so a page never asks a CDN for anything: the site works opened from
-disk or from any static host without internet.
+these copies, and the chapters' lecture slides (:mod:`lora_book.slides`) load reveal.js
+and MathJax from them, so a page never asks a CDN for anything: the site works opened
+from disk or from any static host without internet.
 
 ``python -m lora_book.assets`` fetches them (``make setup`` runs it).
 """
@@ -71,6 +72,24 @@ ASSETS = (
         "package/dist",
         "vendor/html-manager",
         exclude=(r"\.map$", r"/embed\.js", r"/libembed-amd\.js$"),
+    ),
+    Asset(
+        "reveal.js",
+        "6.0.2",
+        "sha512-JYIg5D9aoxoaLeb84O+OvAwsKWdIavVgEDScxtYEXFCT6t6TQrhNtSgogcjdCpdLsWglhJn3zyE3fUOwiH5KEg==",
+        "package/dist",
+        "vendor/reveal.js",
+        # the decks load the UMD build (a classic script works from file://, an ES module
+        # does not), its core and reset styles and the white theme (fonts inlined); not
+        # the ES module, the typings, the plugins or the other themes (some of which
+        # import fonts from a CDN)
+        exclude=(
+            r"\.mjs$",
+            r"\.d\.ts$",
+            r"\.map$",
+            r"^package/dist/(utils|plugin)/",
+            r"^package/dist/theme/(?!white\.css$)",
+        ),
     ),
 )
 

@@ -159,3 +159,26 @@ def offer_figures(app, pagename, templatename, context, doctree) -> None:
 
     tooltip = "Every figure of the book as a PNG file, with its caption: for slides"
     _add_download(context, FIGURES_ZIP, "figures (.zip)", tooltip, "fas fa-images", "download-figures-button")
+
+
+#: the line under a chapter's title that links its lecture slides (hidden on paper)
+SLIDES_LINE = (
+    '<p class="lora-slides-link"><a href="{url}" title="{tooltip}">'
+    '<i class="fas fa-person-chalkboard" aria-hidden="true"></i>Lecture slides of this chapter</a></p>'
+)
+
+
+def offer_slides(app, pagename, templatename, context, doctree) -> None:
+    """Link a chapter's lecture slides (:mod:`lora_book.slides`, written after the build
+    by ``make book``) from its download menu and from a line under its title."""
+    from .slides import deck_path, has_deck
+
+    if not has_deck(pagename):
+        return
+    deck = deck_path(pagename)
+    tooltip = "This chapter as a reveal.js deck: its question, statements, figures and numbers"
+    _add_download(context, deck, "slides (reveal.js)", tooltip, "fas fa-person-chalkboard", "download-slides-button")
+    body = context.get("body")
+    if isinstance(body, str) and "</h1>" in body:
+        line = SLIDES_LINE.format(url=context["pathto"](deck, 1), tooltip=tooltip)
+        context["body"] = body.replace("</h1>", "</h1>\n" + line, 1)
