@@ -86,6 +86,7 @@ CHAPTER_ONE = (
 <section class="tex2jax_ignore mathjax_ignore" id="stability-under-a-fixture">
 <span id="ch-fixture"></span>
 <h1>Stability under a fixture<a class="headerlink" href="#stability-under-a-fixture">#</a></h1>
+<p class="lora-slides-link"><a href="../slides/ch01_fixture.html">Lecture slides of this chapter</a></p>
 <p>How far apart can two flows {MU} and {NU} drift after a depth {T}? This
 chapter answers with a bound, see <a class="reference internal" href="ch02_other.html">the other chapter</a>.</p>
 <div class="cell tag_hide-input docutils container"><div class="cell_input docutils container">
@@ -237,6 +238,7 @@ def test_a_deck_is_cut_out_of_its_page(site):
     title, box, first, second, wide, numbers, tall, past, panel, links = deck.slides
     # the question: the chapter's first paragraph, its link to the other chapter rebased
     assert "How far apart can two flows" in title.html and "Chapter 1" in title.html
+    assert "Lecture slides" not in title.html  # the page's link to this deck is no question
     assert 'href="../book/ch02_other.html"' in title.html
     # the statements (not the proof, not the lemma of an exercise), with their equations
     assert (first.anchor, second.anchor) == ("prop-fixture", "cor-long")

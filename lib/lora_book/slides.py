@@ -47,6 +47,8 @@ from .repository import BUILT_SITE
 
 #: the folder of the site that holds the decks
 DECK_FOLDER = "slides"
+#: the class of the line under a chapter's title that links its deck (not the question)
+LINK_CLASS = "lora-slides-link"
 #: the pages that get a deck: the chapters (``book/ch01_particles`` ...)
 CHAPTER = re.compile(r"(?:^|/)ch(\d\d)_[\w-]+$")
 #: what a deck loads from the site, relative to its root
@@ -337,7 +339,7 @@ def extract_deck(site: Path | str, page: str) -> Deck:
 
     # the title slide: the chapter's title and its first paragraph
     intro = next(
-        (p for p in top.find_all("p", recursive=False) if _text(p)),
+        (p for p in top.find_all("p", recursive=False) if _text(p) and LINK_CLASS not in _classes(p)),
         None,
     )
     kicker = f"Chapter {deck.chapter}" if deck.chapter else ""
