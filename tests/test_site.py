@@ -548,6 +548,7 @@ def test_lecture_slides_in_chromium(built, browser, docname):
     html, _ = built
     with visit(browser, html, deck_path(docname)) as (page, problems, outside):
         page.set_viewport_size({"width": 1280, "height": 720})
+        page.evaluate("() => window.loraDeck.then(() => Reveal.layout())")
         found = walk_deck(page)
         page.screenshot(path=str(SCREENSHOTS / f"slides__{docname.split('/')[-1]}.png"))
     assert found["total"] == found["sections"] == found["ready"] > 3

@@ -86,6 +86,7 @@ CHAPTER_ONE = (
 <section class="tex2jax_ignore mathjax_ignore" id="stability-under-a-fixture">
 <span id="ch-fixture"></span>
 <h1>Stability under a fixture<a class="headerlink" href="#stability-under-a-fixture">#</a></h1>
+<p class="lora-slides-link"><a href="../slides/ch01_fixture.html">Lecture slides of this chapter</a></p>
 <p>How far apart can two flows {MU} and {NU} drift after a depth {T}? This
 chapter answers with a bound, see <a class="reference internal" href="ch02_other.html">the other chapter</a>.</p>
 <div class="cell tag_hide-input docutils container"><div class="cell_input docutils container">
@@ -164,6 +165,11 @@ CHAPTER_TWO = (
 <h1>A chapter without statements<a class="headerlink" href="#a-chapter-without-statements">#</a></h1>
 <p>What does a trained network do with {V}? See
 <a class="reference internal" href="ch01_fixture.html#prop-fixture">Proposition 1</a>.</p>
+<section id="explore-in-jupyterlab">
+<h2>Explore in JupyterLab<a class="headerlink" href="#explore-in-jupyterlab">#</a></h2>
+<div class="note admonition"><p class="admonition-title">This panel needs a live kernel</p>
+<p>Run <code>make lab</code> to move its sliders.</p></div>
+</section>
 <section id="the-model">
 <h2>The model<a class="headerlink" href="#the-model">#</a></h2>
 {WIDEST}
@@ -237,6 +243,7 @@ def test_a_deck_is_cut_out_of_its_page(site):
     title, box, first, second, wide, numbers, tall, past, panel, links = deck.slides
     # the question: the chapter's first paragraph, its link to the other chapter rebased
     assert "How far apart can two flows" in title.html and "Chapter 1" in title.html
+    assert "Lecture slides" not in title.html  # the page's link to this deck is no question
     assert 'href="../book/ch02_other.html"' in title.html
     # the statements (not the proof, not the lemma of an exercise), with their equations
     assert (first.anchor, second.anchor) == ("prop-fixture", "cor-long")
@@ -276,13 +283,15 @@ def test_a_deck_is_cut_out_of_its_page(site):
 def test_a_chapter_without_statements_shows_its_numbered_equations(site):
     html, _ = site
     deck = slides.extract_deck(html, "book/ch02_other.html")
-    assert [s.kind for s in deck.slides] == ["title", "equations", "equations", "links"]
+    assert [s.kind for s in deck.slides] == ["title", "equations", "equations", "panel", "links"]
     shown = "".join(s.html for s in deck.slides if s.kind == "equations")
     assert shown.count('class="eqno"') == 5 and "unnumbered" not in shown
     assert [s.html.count('class="eqno"') for s in deck.slides[1:3]] == [3, 2]
     assert 'href="../book/ch01_fixture.html#prop-fixture"' in deck.slides[0].html
-    # no notebook in the site for it, no panel, no exercises: only the page
-    assert deck.slides[-1].html.count("<li>") == 1
+    # a panel that runs in JupyterLab only: the page's note about it
+    assert "This panel needs a live kernel" in deck.slides[3].html and "<img" not in deck.slides[3].html
+    # no notebook in the site for it, no exercises: the page and its panel
+    assert deck.slides[-1].html.count("<li>") == 2
 
 
 def test_sentences_are_not_cut_at_abbreviations_or_inside_math():

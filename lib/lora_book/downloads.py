@@ -163,7 +163,7 @@ def offer_figures(app, pagename, templatename, context, doctree) -> None:
 
 #: the line under a chapter's title that links its lecture slides (hidden on paper)
 SLIDES_LINE = (
-    '<p class="lora-slides-link"><a href="{url}" title="{tooltip}">'
+    '<p class="{link_class}"><a href="{url}" title="{tooltip}">'
     '<i class="fas fa-person-chalkboard" aria-hidden="true"></i>Lecture slides of this chapter</a></p>'
 )
 
@@ -171,7 +171,7 @@ SLIDES_LINE = (
 def offer_slides(app, pagename, templatename, context, doctree) -> None:
     """Link a chapter's lecture slides (:mod:`lora_book.slides`, written after the build
     by ``make book``) from its download menu and from a line under its title."""
-    from .slides import deck_path, has_deck
+    from .slides import LINK_CLASS, deck_path, has_deck
 
     if not has_deck(pagename):
         return
@@ -180,5 +180,5 @@ def offer_slides(app, pagename, templatename, context, doctree) -> None:
     _add_download(context, deck, "slides (reveal.js)", tooltip, "fas fa-person-chalkboard", "download-slides-button")
     body = context.get("body")
     if isinstance(body, str) and "</h1>" in body:
-        line = SLIDES_LINE.format(url=context["pathto"](deck, 1), tooltip=tooltip)
+        line = SLIDES_LINE.format(link_class=LINK_CLASS, url=context["pathto"](deck, 1), tooltip=tooltip)
         context["body"] = body.replace("</h1>", "</h1>\n" + line, 1)

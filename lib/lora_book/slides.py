@@ -17,8 +17,8 @@ the same statements, figures and computed numbers as the page:
 4. the boxes that say where the numbers come from (e.g. "Which run produced the numbers
    on this page") and every sentence of the prose that quotes a computed (glued) number,
    a few per slide, under the title of their section, in the order of the page;
-5. the panel: the page's section that holds it, with the first picture of its static
-   copy when the page has one;
+5. the panel: what the page's section that holds it says first, the first picture of
+   its static copy when the page has one, and a link to it;
 6. a last slide linking the page, its panel, its exercises and its notebook.
 
 Exercises and their solutions, code cells and their outputs stay on the page.
@@ -47,6 +47,8 @@ from .repository import BUILT_SITE
 
 #: the folder of the site that holds the decks
 DECK_FOLDER = "slides"
+#: the class of the line under a chapter's title that links its deck (not the question)
+LINK_CLASS = "lora-slides-link"
 #: the pages that get a deck: the chapters (``book/ch01_particles`` ...)
 CHAPTER = re.compile(r"(?:^|/)ch(\d\d)_[\w-]+$")
 #: what a deck loads from the site, relative to its root
@@ -337,7 +339,7 @@ def extract_deck(site: Path | str, page: str) -> Deck:
 
     # the title slide: the chapter's title and its first paragraph
     intro = next(
-        (p for p in top.find_all("p", recursive=False) if _text(p)),
+        (p for p in top.find_all("p", recursive=False) if _text(p) and LINK_CLASS not in _classes(p)),
         None,
     )
     kicker = f"Chapter {deck.chapter}" if deck.chapter else ""
@@ -444,7 +446,10 @@ def extract_deck(site: Path | str, page: str) -> Deck:
     if panel is not None:
         anchor = panel.get("id", "")
         parts = []
+        # what the panel does: the section's first paragraph, else its first box (a panel
+        # shown only in JupyterLab is explained in a note)
         lead = next((p for p in panel.find_all("p", recursive=False) if _text(p)), None)
+        lead = lead or next((box for box in panel.find_all("div", class_="admonition", recursive=False)), None)
         if lead is not None:
             parts.append(f'<div class="deck-panel-text">{str(portable(lead))}</div>')
         picture = panel.select_one("div.lcsp img.lcsp-image, div.lcsp img")
