@@ -1,5 +1,6 @@
 """Importing the library does not import torch: only the modules that train networks
-(:mod:`lora_clusters.nets.toy` and :mod:`lora_clusters.nets.toy_study`) do, and the rest
+(:mod:`lora_clusters.nets.toy`, :mod:`lora_clusters.nets.toy_study` and
+:mod:`lora_clusters.nets.toy_depth`) do, and the rest
 of :mod:`lora_clusters.nets` imports it when a model is loaded, not before."""
 
 import pkgutil
@@ -10,7 +11,7 @@ import textwrap
 import lora_clusters
 
 #: the modules that import torch at the top, as training code must
-TORCH_MODULES = {"lora_clusters.nets.toy", "lora_clusters.nets.toy_study"}
+TORCH_MODULES = {"lora_clusters.nets.toy", "lora_clusters.nets.toy_study", "lora_clusters.nets.toy_depth"}
 
 
 def _modules() -> list[str]:

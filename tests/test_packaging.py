@@ -129,7 +129,7 @@ def test_pyproject_declares_what_the_science_package_imports():
     declared = {canonicalize_name(Requirement(r).name) for r in project["dependencies"]}
     for extra in ("chapters", "nets"):
         declared |= {canonicalize_name(Requirement(r).name) for r in project["optional-dependencies"][extra]}
-    module_to_package = {"ot": "pot", "IPython": "ipython", "yaml": "pyyaml"}
+    module_to_package = {"ot": "pot", "IPython": "ipython", "yaml": "pyyaml", "PIL": "pillow"}
     imported = set()
     for path in (ROOT / "lib" / "lora_clusters").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):

@@ -168,7 +168,7 @@ class DepthVerdict:
             f"{prefix}_verdict": self.sentence(),
             f"{prefix}_supports": self.supports(),
             f"{prefix}_rho": rho,
-            f"{prefix}_p": p,
+            f"{prefix}_pvalue": p,
             f"{prefix}_seeds": self.n_seeds,
             f"{prefix}_summary": self.summary(),
             f"{prefix}_never": int((~np.isfinite(self.epochs)).sum()),
@@ -500,10 +500,10 @@ def size_rows(study: ToyStudy, *, level: float = 0.5) -> list[dict]:
     return rows
 
 
-def size_glue_values(rows: list[dict], controlled: DepthVerdict) -> dict:
-    """What Chapter 6 quotes about depth and size: the ratio of the value-map sizes of
-    the shallowest and the deepest models, the range of the relative update at the
-    moment of forgetting, and the verdict at equal relative step."""
+def size_glue_values(rows: list[dict]) -> dict:
+    """What Chapter 6 quotes about depth and size (the rows of :func:`size_rows`): the
+    ratio of the value-map sizes of the shallowest and the deepest models, and the range
+    and trend over depth of the relative update at the moment of forgetting."""
     ov = [r["||W_O W_V||"] for r in rows]
     when = np.array([r["relative update when forgotten"] for r in rows])
     values = {
@@ -524,7 +524,6 @@ def size_glue_values(rows: list[dict], controlled: DepthVerdict) -> dict:
             else "not monotone in depth"
         ),
     }
-    values.update(controlled.glue_values("toy_ctrl"))
     return values
 
 
