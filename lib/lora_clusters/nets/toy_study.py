@@ -545,7 +545,6 @@ def hypotheses_rows(study: ToyStudy) -> list[dict]:
                 {
                     "depth": depth,
                     "seed": seed,
-                    "top eig W_V": top_v.eigenvalue,
                     "Thm 5.4 holds for W_V": top_v.satisfies_theorem_5_4(s.attention),
                     "top eig W_O W_V": h["lambda1"],
                     "gap": h["gap"],
