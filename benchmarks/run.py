@@ -232,12 +232,13 @@ def bench_widgets(rounds: int = 3):
     from unittest import mock
 
     from lora_clusters import widgets
+    from lora_clusters.panels import base
 
     results = {"target_ms": 150, "rounds": rounds}
     for panel_name, moves in WIDGET_MOVES.items():
         render_times = []
 
-        def timed_render(fig, *args, _times=render_times, _render=widgets.render_png, **kwargs):
+        def timed_render(fig, *args, _times=render_times, _render=base.render_png, **kwargs):
             t0 = time.perf_counter()
             png = _render(fig, *args, **kwargs)
             _times.append(time.perf_counter() - t0)
@@ -247,7 +248,7 @@ def bench_widgets(rounds: int = 3):
         renders = {control: [] for control in moves}
         # the panel's own display path (PNG into the Output widget), with the PNG
         # rendering timed separately; no front end here, so no transfer or paint time
-        with mock.patch.object(widgets, "render_png", timed_render):
+        with mock.patch.object(base, "render_png", timed_render):
             for _ in range(rounds):
                 panel = getattr(widgets, panel_name)()
                 for control, values in moves.items():
@@ -287,6 +288,45 @@ CHAPTER_PANELS = {
     "OrthogonalLoRAExplorer": dict(log10_eps=-2.0, C=2.0, spread=0.5, V="I"),
 }
 
+
+def _results_panels() -> dict:
+    """The panels of chapters 6-9 as the chapters make them, over the committed results
+    (chapter 7's head spectra are computed from the two offline models)."""
+    from lora_clusters import scale, store
+    from lora_clusters.nets import depth, head_spectra, heads, lm_lora, loading, toy_depth, toy_study
+    from lora_clusters.panels.depth import LayerCosineExplorer
+    from lora_clusters.panels.lm_lora import UpdateEigenvaluesExplorer
+    from lora_clusters.panels.spectra import HeadSpectraExplorer
+    from lora_clusters.panels.toy import ForgettingExplorer
+
+    toy_scale = store.scale_for(toy_study.EXPERIMENT)
+    config = scale.settings("toy", toy_scale)
+    study = toy_study.run_study(config, toy_scale, progress=False)
+    authors = toy_study.run_study(toy_depth.authors_settings(config), toy_scale, name="study-authors", progress=False)
+    sweep = toy_depth.lr_sweep(study)
+    runs = {
+        "book's settings, lr 1e-4": study.finetuned,
+        "book's settings, lr 1e-5": sweep[1e-5],
+        "book's settings, lr 1e-3": sweep[1e-3],
+        "authors' settings": authors.finetuned,
+        "equal relative step": toy_depth.equal_relative_step(study)[0],
+    }
+    spectra = {
+        label: head_spectra.head_spectra(heads.attention_weights(loading.load(key), label))
+        for label, key in (("SmolLM2-135M", "smollm2"), ("MiniLM-L6", "minilm"))
+    }
+    depth_scale = store.scale_for(depth.EXPERIMENT)
+    similarities = depth.similarity_study(scale.settings("depth", depth_scale), depth_scale)
+    lm_scale = store.scale_for(lm_lora.EXPERIMENT)
+    lm_runs = lm_lora.stored_runs(scale.settings("lm_lora", lm_scale), lm_lora.chapter_data(), lm_scale, (0, 1, 2))
+    return {
+        "ForgettingExplorer": ForgettingExplorer(runs, depth=study.depths[0]),
+        "HeadSpectraExplorer": HeadSpectraExplorer(spectra, model="SmolLM2-135M", layer=3, head=4),
+        "LayerCosineExplorer": LayerCosineExplorer(similarities, kind="dummy text", text=0),
+        "UpdateEigenvaluesExplorer": UpdateEigenvaluesExplorer(lm_runs),
+    }
+
+
 # in the page: the time from a key press to the next picture decoded and painted (the
 # first frame after decoding, then the task after it)
 _MOVE_TIMER = """() => {
@@ -323,8 +363,8 @@ def bench_static_panels():
 
     chromium = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
     copies, panels = {}, {}
-    for name, chapter in CHAPTER_PANELS.items():
-        panel = getattr(widgets, name)(**chapter)
+    made = {name: getattr(widgets, name)(**chapter) for name, chapter in CHAPTER_PANELS.items()}
+    for name, panel in (made | _results_panels()).items():
         t0 = time.perf_counter()
         copy = static_panels.static_panel(panel)
         seconds = time.perf_counter() - t0
@@ -546,6 +586,30 @@ def bench_language_model():
     }
 
 
+def bench_book_warm():
+    """``make book`` as a reader runs it again: the environment is set up and the
+    execution cache holds every chapter, so nothing executes; the time is Sphinx, the
+    PDFs, the figure files and the decks.  The log says whether any chapter executed."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    start = time.perf_counter()
+    done = subprocess.run(["make", "book"], cwd=root, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    log = done.stdout + done.stderr
+    executed = [line for line in log.splitlines() if "Executing notebook using" in line]
+    cached = [line for line in log.splitlines() if "Using cached notebook" in line]
+    return {
+        "target_s": 180,
+        "seconds": seconds,
+        "under_target": seconds < 180,
+        "returncode": done.returncode,
+        "chapters_executed": len(executed),
+        "chapters_from_cache": len(cached),
+        "site_bytes": sum(f.stat().st_size for f in (root / "_build" / "html").rglob("*") if f.is_file()),
+    }
+
+
 BENCHES = {
     "sweep": bench_sweep,
     "phase_diagram": bench_phase_diagram,
@@ -557,6 +621,7 @@ BENCHES = {
     "toy_training": bench_toy_training,
     "head_spectra": bench_head_spectra,
     "language_model": bench_language_model,
+    "book_warm": bench_book_warm,
 }
 
 

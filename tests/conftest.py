@@ -32,3 +32,16 @@ def package_copy(tmp_path, monkeypatch):
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium (site_tools.chromium), one per test module."""
+    from playwright.sync_api import sync_playwright
+
+    from site_tools import chromium
+
+    with sync_playwright() as p:
+        instance = chromium(p)
+        yield instance
+        instance.close()

@@ -14,6 +14,29 @@ from urllib.parse import unquote, urldefrag, urljoin, urlparse
 from lora_book.site_server import StaticServer  # noqa: F401  (the tests import it from here)
 
 ROOT = Path(__file__).resolve().parents[1]
+#: the Chromium the browser tests drive (`make test` installs Debian's)
+CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
+
+
+def chromium(playwright):
+    """A headless Chromium for the browser tests (fails, naming the fix, without one)."""
+    import pytest
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"no Chromium at {CHROMIUM}: `make test` installs Debian's chromium; set CHROMIUM to another")
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+
+
+def watch_errors(page, *, warnings: bool = False) -> list[str]:
+    """The list that collects, as they happen, the page's console errors (and warnings
+    when asked) and its uncaught exceptions."""
+    levels = ("error", "warning") if warnings else ("error",)
+    problems = []
+    page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}") if msg.type in levels else None)
+    page.on("pageerror", lambda err: problems.append(f"page error: {err}"))
+    return problems
+
+
 IGNORE = shutil.ignore_patterns(".venv", "_build", ".git", "__pycache__", "*.egg-info", ".pytest_cache", "test-output")
 
 

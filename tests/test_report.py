@@ -53,24 +53,24 @@ def test_table_shows_as_an_html_table_with_the_same_cells():
     assert parsed.classes[:3] == ["num", "text", "num"]
 
 
-def _study(epochs_by_depth):
-    pytest.importorskip("torch")
-    from lora_clusters.nets import toy_study
-
-    finetuned = {
-        d: SimpleNamespace(forgetting_epoch=lambda level, e=e: np.array(e, dtype=float))
+def _runs(epochs_by_depth, horizon=400):
+    """Fine-tuning runs that only know their forgetting epochs (and their length)."""
+    return {
+        d: SimpleNamespace(
+            forgetting_epoch=lambda level, e=e: np.array(e, dtype=float), add_acc=np.zeros((horizon + 1, len(e)))
+        )
         for d, e in epochs_by_depth.items()
     }
-    return toy_study.ToyStudy(config=None, pretrained=dict.fromkeys(epochs_by_depth), finetuned=finetuned)
 
 
-def test_depth_verdict_follows_the_means_and_the_rank_correlation():
-    rho, verdict = _study({2: [100, 120, 110], 4: [150, 160, 170], 8: [300, 280, 290]}).depth_trend()
-    assert verdict == "grows with depth" and rho > 0.9
-    rho, verdict = _study({2: [300, 280, 290], 4: [150, 160, 170], 8: [100, 120, 110]}).depth_trend()
-    assert verdict == "shrinks with depth" and rho < -0.9
-    _, verdict = _study({2: [100, 100, 100], 4: [300, 300, 300], 8: [200, 200, 200]}).depth_trend()
-    assert verdict == "does not change monotonically with depth"
-    # a run that never forgot counts as the longest
-    rho, verdict = _study({2: [100, 100, 100], 4: [200, 200, np.inf]}).depth_trend()
-    assert verdict == "grows with depth" and rho > 0.8
+def test_depth_verdict_reads_every_run_and_ranks_never_forgotten_runs_last():
+    pytest.importorskip("torch")
+    from lora_clusters.nets import toy_depth
+
+    slower = toy_depth.depth_verdict(_runs({2: [100, 120, 110], 4: [150, 160, 170], 8: [300, 280, 290]}))
+    assert slower.direction() == "slower" and slower.spearman()[0] > 0.9 and slower.horizon == 400
+    faster = toy_depth.depth_verdict(_runs({2: [300, 280, 290], 4: [150, 160, 170], 8: [100, 120, 110]}))
+    assert faster.direction() == "faster" and faster.spearman()[0] < -0.9
+    # a run that never forgot ranks after every finite epoch (filled at horizon + 1)
+    censored = toy_depth.depth_verdict(_runs({2: [100, 100, 100], 4: [200, 200, np.inf]}, horizon=300))
+    np.testing.assert_array_equal(censored._filled()[1], [200, 200, 301])

@@ -9,9 +9,7 @@ drives it through ``executable_path``.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
@@ -21,10 +19,18 @@ import yaml
 
 from lora_book.pdf import EXERCISES_PDF, PDF_NAME
 from lora_clusters import provenance
-from site_tools import ROOT, StaticServer, broken_internal_links, build_site, external_urls_in, walk_deck
+from site_tools import (
+    CHROMIUM,
+    ROOT,
+    StaticServer,
+    broken_internal_links,
+    build_site,
+    external_urls_in,
+    walk_deck,
+    watch_errors,
+)
 
 pytestmark = [pytest.mark.book, pytest.mark.xdist_group("site")]
-CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
 SCREENSHOTS = ROOT / "test-output" / "screenshots"
 
 
@@ -63,20 +69,6 @@ def student_site(tmp_path_factory):
 @pytest.fixture(scope="module")
 def student(student_site):
     return student_site[0]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(
-            f"no Chromium at {CHROMIUM}: `make test` installs Debian's chromium; set CHROMIUM to another binary"
-        )
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        yield instance
-        instance.close()
 
 
 def test_build_uses_the_committed_cache_and_computed_numbers(built):
@@ -382,9 +374,7 @@ def visit(browser, html: Path, path: str):
 
 
 def _watch(page):
-    problems, outside = [], []
-    page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
-    page.on("pageerror", lambda err: problems.append(f"page error: {err}"))
+    problems, outside = watch_errors(page), []
     page.on("requestfailed", lambda req: problems.append(f"failed request: {req.url}"))
     page.on("response", lambda resp: problems.append(f"HTTP {resp.status}: {resp.url}") if resp.status >= 400 else None)
     page.on(
@@ -486,8 +476,8 @@ def test_every_panel_responds_without_a_kernel(built):
     from lora_clusters import static_panels
 
     html, _ = built
-    for name in ("ch01_particles", "ch02_stability", "ch03_phase_transition", "ch04_low_rank", "ch05_orthogonal_lora"):
-        page = (html / "book" / f"{name}.html").read_text()
+    for name in chapter_docnames():
+        page = (html / f"{name}.html").read_text()
         assert page.count('<div class="lcsp"') == 1, name
         assert "application/vnd.jupyter.widget-view+json" not in page and "needs a live kernel" not in page, name
         names, shown = static_panels.embedded_states(page)

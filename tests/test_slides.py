@@ -11,17 +11,12 @@ the real chapters are checked on the full build by tests/test_site.py.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-from pathlib import Path
 
 import pytest
 
 from lora_book import OWN_STATIC, slides
-from site_tools import broken_internal_links, external_urls_in, walk_deck
-
-CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
+from site_tools import broken_internal_links, external_urls_in, walk_deck, watch_errors
 
 HEAD = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
 <title>{title}</title>
@@ -366,26 +361,12 @@ def test_the_lecture_slides_role_links_a_chapters_deck():
     assert messages and "ch07_nowhere" in messages[0]
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"no Chromium at {CHROMIUM}: `make test` installs Debian's chromium; set CHROMIUM")
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        yield instance
-        instance.close()
-
-
 @pytest.mark.parametrize("page", ["book/ch01_fixture.html", "book/ch02_other.html"])
 def test_every_slide_renders_and_fits_from_a_file(site, decks, browser, page):
     html, _ = site
     deck = decks[page]
     tab = browser.new_page(viewport={"width": 1280, "height": 720})
-    problems, requests = [], []
-    tab.on("console", lambda msg: problems.append(f"{msg.type}: {msg.text}") if msg.type == "error" else None)
-    tab.on("pageerror", lambda err: problems.append(f"page error: {err}"))
+    problems, requests = watch_errors(tab), []
     tab.on("requestfailed", lambda req: problems.append(f"failed request: {req.url}"))
     tab.on("request", lambda req: requests.append(req.url))
     try:

@@ -5,8 +5,6 @@ mouse and by keyboard, on a phone's width too.  Small grids keep this quick."""
 
 import base64
 import io
-import os
-import shutil
 from pathlib import Path
 
 import matplotlib
@@ -17,11 +15,16 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
+import panel_data  # noqa: E402
 from lora_clusters import static_panels, widgets  # noqa: E402
+from lora_clusters.panels.depth import LayerCosineExplorer  # noqa: E402
+from lora_clusters.panels.lm_lora import UpdateEigenvaluesExplorer  # noqa: E402
+from lora_clusters.panels.spectra import HeadSpectraExplorer  # noqa: E402
+from lora_clusters.panels.toy import ForgettingExplorer  # noqa: E402
+from site_tools import watch_errors  # noqa: E402
 
 # one worker: the copies are made once for the whole file
 pytestmark = pytest.mark.xdist_group("static_panels")
-CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[1]
 
 # two values for a few controls of each panel (three for the rank of the low-rank panel,
@@ -143,7 +146,9 @@ def test_every_website_grid_moves_every_control_and_holds_the_chapters_panel():
 def test_chapters_show_static_copies_and_no_dead_widget():
     import yaml
 
-    for name in ("ch01_particles", "ch02_stability", "ch03_phase_transition", "ch04_low_rank", "ch05_orthogonal_lora"):
+    chapters = sorted(path.stem for path in (ROOT / "book").glob("ch0*.md"))
+    assert len(chapters) == 9, chapters
+    for name in chapters:
         text = (ROOT / "book" / f"{name}.md").read_text()
         assert "with_static_copy(" in text, name
         assert "needs a live kernel" not in text, name
@@ -155,16 +160,6 @@ def test_chapters_show_static_copies_and_no_dead_widget():
 # ---------------------------------------------------------------------------------------
 # in Chromium, from a file
 # ---------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"no Chromium at {CHROMIUM}: set CHROMIUM to a Chromium binary")
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        yield instance
-        instance.close()
 
 
 PAGE = '<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">'
@@ -175,9 +170,7 @@ def open_panel(browser, tmp_path, copy, width=1280):
     path = tmp_path / f"{copy.panel}.html"
     path.write_text(PAGE.format(copy.html), encoding="utf-8")
     page = browser.new_page(viewport={"width": width, "height": 900})
-    problems = []
-    page.on("console", lambda msg: problems.append(msg.text) if msg.type in ("error", "warning") else None)
-    page.on("pageerror", lambda err: problems.append(str(err)))
+    problems = watch_errors(page, warnings=True)
     page.goto(path.as_uri())
     page.wait_for_function("() => document.querySelector('.lcsp').getAttribute('data-lcsp-ready')")
     return page, problems
@@ -232,19 +225,15 @@ def move_by_keyboard(page, index, kind):
         page.keyboard.press("ArrowUp" if position == last else "ArrowDown")
 
 
-@pytest.mark.parametrize("cls", TEST_GRIDS, ids=IDS)
-def test_every_control_moves_the_picture_in_chromium(copies, browser, tmp_path, cls):
-    _, copy = copies[cls]
+def check_every_control_moves_the_picture(browser, tmp_path, copy, before_move=None):
+    """Move every control of the copy, by mouse then by keyboard, on a page of its own:
+    each move shows another picture, the one the copy holds for the setting shown."""
     page, problems = open_panel(browser, tmp_path, copy)
     try:
         for move in (move_by_mouse, move_by_keyboard):
             for index, control in enumerate(copy.controls):
-                if cls is widgets.LowRankExplorer and control.name == "rank":
-                    # from rank 1 at d = 2: up to 2 (rank 3 is lowered to 2 at d = 2)
-                    page.evaluate(
-                        "() => { const r = document.querySelector(\"[data-lcsp-control='0']\"); "
-                        "r.value = '0'; r.dispatchEvent(new Event('input')); }"
-                    )
+                if before_move:
+                    before_move(page, control)
                 before = shown(page)
                 move(page, index, control.kind)
                 page.wait_for_function("(src) => document.querySelector('img.lcsp-image').src !== src", arg=before)
@@ -252,6 +241,44 @@ def test_every_control_moves_the_picture_in_chromium(copies, browser, tmp_path, 
     finally:
         page.close()
     assert problems == []
+
+
+@pytest.mark.parametrize("cls", TEST_GRIDS, ids=IDS)
+def test_every_control_moves_the_picture_in_chromium(copies, browser, tmp_path, cls):
+    def lower_rank(page, control):
+        if cls is widgets.LowRankExplorer and control.name == "rank":
+            # from rank 1 at d = 2: up to 2 (rank 3 is lowered to 2 at d = 2)
+            page.evaluate(
+                "() => { const r = document.querySelector(\"[data-lcsp-control='0']\"); "
+                "r.value = '0'; r.dispatchEvent(new Event('input')); }"
+            )
+
+    check_every_control_moves_the_picture(browser, tmp_path, copies[cls][1], lower_rank)
+
+
+# the panels of chapters 6-9 draw stored results; here small ones (panel_data), on the
+# grid each panel offers the website for its results
+RESULT_PANELS = {
+    "ForgettingExplorer": lambda: ForgettingExplorer(panel_data.toy_runs()),
+    "HeadSpectraExplorer": lambda: HeadSpectraExplorer(panel_data.head_spectra_of_two_models(), model="big"),
+    "LayerCosineExplorer": lambda: LayerCosineExplorer(panel_data.small_result(), kind="a", text=0),
+    "UpdateEigenvaluesExplorer": lambda: UpdateEigenvaluesExplorer([panel_data.lm_run(0), panel_data.lm_run(1)]),
+}
+
+
+@pytest.fixture(scope="module")
+def result_copies():
+    import torch
+
+    torch.set_num_threads(1)
+    return {name: static_panels.static_panel(make()) for name, make in RESULT_PANELS.items()}
+
+
+@pytest.mark.parametrize("name", RESULT_PANELS)
+def test_every_control_of_a_results_panel_moves_the_picture_in_chromium(result_copies, browser, tmp_path, name):
+    copy = result_copies[name]
+    assert copy.duplicates() == [] and len(copy.controls) >= 2
+    check_every_control_moves_the_picture(browser, tmp_path, copy)
 
 
 def test_the_copy_moves_its_rank_down_with_d_as_the_live_panel_does(copies, browser, tmp_path):

@@ -4,7 +4,7 @@ The website is read without a kernel, so a live panel (:mod:`lora_clusters.widge
 would be dead there.  Its static copy holds what the panel itself shows for every
 combination of the values of its grid: the panel is driven through the grid, control
 by control, and each time the PNG its redraw put in its output area
-(:func:`lora_clusters.widgets.shown_image`) and its summary line are kept.  Nothing is
+(:func:`lora_clusters.panels.base.shown_image`) and its summary line are kept.  Nothing is
 drawn twice by other code: the copy is the panel's own pictures, re-encoded without
 loss (lossless WebP, pixel for pixel the PNG; optimised PNG where Pillow has no WebP).
 
@@ -203,6 +203,11 @@ def _control_spec(name: str, control, values) -> StaticControl:
             if v not in options:
                 raise ValueError(f"{v!r} is not an option of {name!r}: {options}")
         labels = tuple(names[options.index(v)] for v in values)
+        if isinstance(control, W.SelectionSlider):
+            # a slider over a few values (the depths): a range input on the page too
+            if [options.index(v) for v in values] != sorted(options.index(v) for v in values):
+                raise ValueError(f"the grid of slider {name!r} must follow its options' order, got {values}")
+            return StaticControl(name, label, "range", tuple(values), labels, "any of " + ", ".join(names))
         live = "any of " + ", ".join(names) if len(options) > len(values) else ""
         return StaticControl(name, label, "select", tuple(values), labels, live)
     if hasattr(control, "min") and hasattr(control, "max"):
@@ -247,7 +252,7 @@ def _encode(png: bytes) -> tuple[bytes, str, tuple]:
 
 
 def static_panel(panel, grid: dict | None = None) -> StaticPanel:
-    """The static copy of the live ``panel`` (a panel of :mod:`lora_clusters.widgets`)
+    """The static copy of the live ``panel`` (a :class:`lora_clusters.panels.base.Panel`)
     for every combination of the values of ``grid`` (control name -> values; default
     the panel's ``WEBSITE_GRID``).  Controls left out of the grid keep their value.
 
@@ -255,9 +260,9 @@ def static_panel(panel, grid: dict | None = None) -> StaticPanel:
     a move changes one control most of the time) and set back to its values after; the
     values it had must be in the grid, and every value of the grid must be one the
     panel takes (as it is) in some setting."""
-    from . import widgets
+    from .panels.base import shown_image
 
-    grid = dict(type(panel).WEBSITE_GRID if grid is None else grid)
+    grid = dict(panel.WEBSITE_GRID if grid is None else grid)
     if not grid:
         raise ValueError(f"{type(panel).__name__} has no grid of values: pass grid=")
     unknown = set(grid) - set(panel.controls)
@@ -269,9 +274,7 @@ def static_panel(panel, grid: dict | None = None) -> StaticPanel:
         if not values or any(_same_value(a, b) for a, b in itertools.combinations(values, 2)):
             raise ValueError(f"the grid of {name!r} must list distinct values, got {values}")
     controls = [_control_spec(name, panel.controls[name], list(grid[name])) for name in names]
-    controls = [
-        replace(c, live=type(panel).LIVE_RANGES[c.name]) if c.name in type(panel).LIVE_RANGES else c for c in controls
-    ]
+    controls = [replace(c, live=panel.LIVE_RANGES[c.name]) if c.name in panel.LIVE_RANGES else c for c in controls]
     initial_values = panel.values()
     initial = tuple(_index(c.values, initial_values[c.name], c.name) for c in controls)
     fixed = {name: value for name, value in initial_values.items() if name not in grid}
@@ -292,7 +295,7 @@ def static_panel(panel, grid: dict | None = None) -> StaticPanel:
             if shown_key != key:
                 states[key] = _Alias(shown_key)
                 continue
-            png = widgets.shown_image(panel.output)
+            png = shown_image(panel.output)
             if png is None:
                 raise RuntimeError(f"{type(panel).__name__} shows no picture for {wanted}")
             encoded, image_type, image_size = _encode(png)

@@ -8,7 +8,7 @@ and check what changed.
 
 The website has no kernel: there a panel is replaced by its static copy
 (:mod:`lora_clusters.static_panels`), the pictures this same code draws for the values
-of the panel's :attr:`~_Panel.WEBSITE_GRID`, embedded in the page when the book is
+of the panel's :attr:`~lora_clusters.panels.base.Panel.WEBSITE_GRID`, embedded in the page when the book is
 built.  A panel carrying such a copy (``panel.website_html``) displays as both: the
 live widget where a kernel runs it, the copy where the page is rendered without one.
 """
@@ -19,6 +19,7 @@ import ipywidgets as W
 import numpy as np
 
 from . import dynamics, experiments, lora, measures, setups
+from .panels.base import Panel, another_value, render_png, show_in, shown_image
 from .plots import particles
 
 __all__ = [
@@ -34,97 +35,7 @@ __all__ = [
 ]
 
 
-def render_png(fig, dpi: int = particles.PANEL_DPI) -> bytes:
-    """The figure as PNG bytes (fixed layout, no tight bounding box: the panels set
-    their margins once, which keeps a redraw cheap)."""
-    import io
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, pil_kwargs={"compress_level": 1})  # speed over size
-    return buffer.getvalue()
-
-
-def another_value(control):
-    """A valid value of ``control`` different from its current one (the next option
-    of a dropdown, the other state of a checkbox, a slider's far end): what a test or
-    a benchmark sets to see a panel respond."""
-    if isinstance(control, W.Checkbox):
-        return not control.value
-    if hasattr(control, "options"):
-        options = [o[1] if isinstance(o, tuple) else o for o in control.options]
-        return options[(options.index(control.value) + 1) % len(options)]
-    if hasattr(control, "max"):
-        # not the extreme itself for large ranges: keeps a test run short
-        span = control.max - control.min
-        # a quarter of the range, at least one step (a range of one step has one other value)
-        step = max(span / 4, control.step)
-        target = control.value + step if control.value + step <= control.max else control.value - step
-        if isinstance(control, W.IntSlider):
-            return int(round(target))
-        return control.min + round((target - control.min) / control.step) * control.step
-    raise TypeError(f"control must be a slider, dropdown or checkbox, got {type(control).__name__}")
-
-
-def show_in(output: W.Output, fig) -> None:
-    """Replace what ``output`` shows by the figure (as PNG).  Setting the widget's
-    ``outputs`` directly, rather than displaying inside ``with output:``, keeps the
-    shown image in the kernel too, where tests and readers can inspect it."""
-    import base64
-
-    png = base64.b64encode(render_png(fig)).decode("ascii")
-    output.outputs = (
-        {"output_type": "display_data", "metadata": {}, "data": {"image/png": png, "text/plain": "<panel figure>"}},
-    )
-
-
-def shown_image(output: W.Output) -> bytes | None:
-    """The PNG bytes ``output`` currently shows (None when it shows no image)."""
-    import base64
-
-    for item in output.outputs:
-        if "image/png" in item.get("data", {}):
-            return base64.b64decode(item["data"]["image/png"])
-    return None
-
-
-class _Panel:
-    """Shared plumbing: controls that redraw on change, a summary line, an output area.
-
-    ``WEBSITE_GRID`` (per class) lists, for each control, the values the website's
-    static copy offers (every combination is drawn; see
-    :func:`lora_clusters.static_panels.static_panel`); ``website_html``, once
-    :func:`lora_clusters.static_panels.with_static_copy` has set it, is that copy.
-    """
-
-    WEBSITE_GRID: dict = {}
-    #: the live range of a control whose bounds follow another control, in words
-    #: (the static copy's note says it; other ranges are read off the controls)
-    LIVE_RANGES: dict = {}
-    website_html: str | None = None
-
-    def _build(self, rows):
-        self.output = W.Output()
-        self.summary = W.HTML()
-        for control in self.controls.values():
-            control.observe(lambda _change: self.redraw(), names="value")
-        self.widget = W.VBox([*(W.HBox(row) for row in rows), self.summary, self.output])
-        self.redraw()
-
-    def values(self) -> dict:
-        return {name: control.value for name, control in self.controls.items()}
-
-    def _repr_mimebundle_(self, **kwargs):
-        """The live widget (JupyterLab shows it) and, when the panel carries a static
-        copy, that copy as HTML: a page rendered without a kernel (the website, whose
-        build prefers HTML to a widget view) shows the copy instead of a dead widget."""
-        bundle = dict(self.widget._repr_mimebundle_(**kwargs))
-        bundle["text/plain"] = f"<{type(self).__name__}: a live panel, run the chapter in JupyterLab>"
-        if self.website_html:
-            bundle["text/html"] = self.website_html
-        return bundle
-
-
-class DynamicsExplorer(_Panel):
+class DynamicsExplorer(Panel):
     """Chapter 1 panel: re-simulates eq. (8) or (2) and redraws the token paths.
 
     Controls: ``n`` (tokens), ``seed``, ``t_max``, ``V`` (a kind from
@@ -176,7 +87,7 @@ class DynamicsExplorer(_Panel):
         )
 
 
-class StabilityExplorer(_Panel):
+class StabilityExplorer(Panel):
     r"""Chapter 2 panel: measured :math:`W_2(\mu_t,\nu_t)` against the bound (24).
 
     Controls: ``log10_size`` (:math:`\log_{10}` of the LoRA update's operator norm),
@@ -234,7 +145,7 @@ class StabilityExplorer(_Panel):
         show_in(self.output, self.view.update(c, f"{v['target']}, rank {v['rank']}"))
 
 
-class PhaseTransitionExplorer(_Panel):
+class PhaseTransitionExplorer(Panel):
     r"""Chapter 3 panel: Fig. 2 for any :math:`\varepsilon`, n and seed.
 
     Shows the rescaled tokens of both flows at the end of the run (twice
@@ -292,7 +203,7 @@ class PhaseTransitionExplorer(_Panel):
         show_in(self.output, self.view.update(p))
 
 
-class LowRankExplorer(_Panel):
+class LowRankExplorer(Panel):
     r"""Chapter 4 panel: clusters for a rank-r attention matrix in dimension d.
 
     Q = K = the projector onto the first ``rank`` axes (``rank`` = d: Q = K = I),
@@ -351,7 +262,7 @@ class LowRankExplorer(_Panel):
         )
 
 
-class OrthogonalLoRAExplorer(_Panel):
+class OrthogonalLoRAExplorer(Panel):
     r"""Chapter 5 panel: the pre-trained head and its orthogonal rank-one LoRA (Sec. 7),
     as :func:`experiments.orthogonal_lora_run` computes them, for chosen tokens.
 

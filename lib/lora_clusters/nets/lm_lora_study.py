@@ -18,7 +18,7 @@ from .. import spectra
 from .heads import AttentionWeights
 from .lm_lora import LoRARun
 
-__all__ = ["seed_glue_values", "seed_summary", "value_map_change", "value_map_glue_values"]
+__all__ = ["growth_glue_values", "seed_glue_values", "seed_summary", "value_map_change", "value_map_glue_values"]
 
 #: what the last column of :func:`value_map_change` counts, as its header says
 BEYOND = "eigenvalues beyond the pre-trained radius"
@@ -65,6 +65,19 @@ def seed_glue_values(runs: list[LoRARun]) -> dict:
         for stat in ("mean", "std", "min", "max"):
             values[f"lm_{key}_{stat}"] = s[key][stat]
     return values
+
+
+def growth_glue_values(runs: list[LoRARun]) -> dict:
+    """How the largest eigenvalue modulus of the update (all layers) grows over a run:
+    the number of seeds whose largest modulus is reached at the last checkpoint, and
+    the smallest ratio, over seeds, of that final modulus to its value at the first
+    checkpoint after the start."""
+    largest = np.array([np.abs(r.ov_eigenvalues).max(axis=(1, 2)) for r in runs])  # (seeds, checkpoints)
+    at_end = int((largest[:, -1] >= largest.max(axis=1)).sum())
+    return {
+        "lm_growth_at_end": f"{at_end} of {len(runs)}",
+        "lm_growth_ratio_min": float((largest[:, -1] / largest[:, 1]).min()),
+    }
 
 
 def value_map_change(weights: AttentionWeights, run: LoRARun) -> list[dict]:

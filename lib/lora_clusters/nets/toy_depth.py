@@ -222,23 +222,6 @@ AUTHORS_DIFFERENCES = (
     ("lora_epochs", "10,000", "CPU budget; addition is forgotten within the run"),
 )
 
-#: ToyConfig field name per row of :data:`AUTHORS_DIFFERENCES` (None: not a field)
-_FIELDS = {
-    "train_fraction": "train_fraction",
-    "schedule": "schedule",
-    "clip": "clip",
-    "init": "init",
-    "lora_alpha": "lora_alpha",
-    "lora_lr": "lora_lr",
-    "lora_betas": "lora_betas",
-    "lora_weight_decay": "lora_weight_decay",
-    "sub_train_fraction": "sub_train_fraction",
-    "p": "p",
-    "d": "d",
-    "epochs": "epochs",
-    "lora_epochs": "lora_epochs",
-}
-
 
 def authors_settings(config: ToyConfig) -> ToyConfig:
     """``config`` with every setting of the authors' notebooks that does not change the
@@ -344,9 +327,10 @@ def settings_table(book: ToyConfig, authors: ToyConfig) -> list[dict]:
     and the reason for the book's choice."""
     rows = []
     for name, theirs, reason in AUTHORS_DIFFERENCES:
-        field = _FIELDS.get(name)
-        ours = _describe(getattr(book, field)) if field else f"p = {book.p}"
-        rerun = _describe(getattr(authors, field)) if field else f"p = {authors.p}"
+        # every row is named after its ToyConfig field, but for the unembedding's width
+        is_field = hasattr(book, name)
+        ours = _describe(getattr(book, name)) if is_field else f"p = {book.p}"
+        rerun = _describe(getattr(authors, name)) if is_field else f"p = {authors.p}"
         if name == "schedule":
             ours = f"{book.schedule}" + (f", plateau {_describe(book.plateau)}" if book.plateau else "")
             rerun = f"{authors.schedule}" + (f", plateau {_describe(authors.plateau)}" if authors.plateau else "")

@@ -85,7 +85,8 @@ class ToyStudy:
         }
 
     def forgetting_epochs(self, level: float = 0.5) -> np.ndarray:
-        """(depths, seeds): fine-tuning epochs until addition accuracy drops below ``level``."""
+        """(depths, seeds): fine-tuning epochs until addition accuracy drops below ``level``
+        (the verdict on depth is :func:`lora_clusters.nets.toy_depth.depth_verdict`)."""
         return np.array([self.finetuned[k].forgetting_epoch(level) for k in self.depths])
 
     def subtraction_accuracy(self) -> dict:
@@ -109,25 +110,6 @@ class ToyStudy:
             for op, k in (("+", 1), ("-", 2))
         }
 
-    def depth_trend(self, level: float = 0.5) -> tuple[float, str]:
-        """Spearman correlation between depth and the epochs to forget (seeds pooled; runs
-        that never forgot count as the longest), and a verdict from the means per depth."""
-        from scipy.stats import spearmanr
-
-        epochs = self.forgetting_epochs(level)
-        depths = np.repeat(np.array(self.depths, dtype=float), epochs.shape[1])
-        filled = np.where(np.isfinite(epochs), epochs, np.nanmax(np.where(np.isfinite(epochs), epochs, np.nan)) + 1)
-        rho = float(spearmanr(depths, filled.ravel()).statistic)
-        means = filled.mean(axis=1)
-        steps = np.diff(means)
-        if np.all(steps > 0):
-            verdict = "grows with depth"
-        elif np.all(steps < 0):
-            verdict = "shrinks with depth"
-        else:
-            verdict = "does not change monotonically with depth"
-        return rho, verdict
-
     def glue_values(self, prefix: str = "toy") -> dict:
         """The numbers Chapter 6 quotes, by name (``prefix`` replaces "toy" in each name,
         for the studies with other settings)."""
@@ -138,8 +120,6 @@ class ToyStudy:
         c = self.config
         acc = self.final_accuracy()
         sub = self.subtraction_accuracy()
-        forget = self.forgetting_epochs()
-        rho, verdict = self.depth_trend()
         norms = self.embedding_norms()
         first_loss = np.array([self.finetuned[k].sub_loss[0] for k in self.depths])
         values = {
@@ -160,11 +140,6 @@ class ToyStudy:
             "toy_train_min": float(acc["train"].min()),
             "toy_test_min": float(acc["test"].min()),
             "toy_test_max": float(acc["test"].max()),
-            "toy_forget_min": float(np.nanmin(np.where(np.isfinite(forget), forget, np.nan))),
-            "toy_forget_max": float(np.nanmax(np.where(np.isfinite(forget), forget, np.nan))),
-            "toy_forget_never": int((~np.isfinite(forget)).sum()),
-            "toy_forget_rho": rho,
-            "toy_forget_verdict": verdict,
             "toy_sub_best_max": float(sub["best"].max()),
             "toy_sub_final_mean": float(sub["final"].mean()),
             "toy_sub_train_final_mean": float(sub["train_final"].mean()),
@@ -174,9 +149,6 @@ class ToyStudy:
             "toy_norm_minus": norms["-"],
             "toy_minutes": self.seconds() / 60,
         }
-        for k, depth in enumerate(self.depths):
-            row = forget[k][np.isfinite(forget[k])]
-            values[f"toy_forget_mean_{depth}"] = float(row.mean()) if row.size else float("inf")
         return values
 
 

@@ -487,7 +487,7 @@ class OrthogonalLoRAView:
 
     def __init__(self, figsize=(8.4, 3.2)):
         self.figure = figure = _panel_figure(figsize)
-        figure.subplots_adjust(left=0.08, right=0.98, bottom=0.16, top=0.9, wspace=0.32)
+        figure.subplots_adjust(left=0.1, right=0.98, bottom=0.16, top=0.9, wspace=0.36)
         self.along_ax, self.off_ax = figure.subplots(1, 2)
         self.pretrained = self.along_ax.add_collection(LineCollection([], lw=0.8, color="0.65"))
         self.lora = self.along_ax.add_collection(LineCollection([], lw=1.0))

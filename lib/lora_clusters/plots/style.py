@@ -34,7 +34,10 @@ def few_ticks(*axes, nbins: int = 5) -> None:
     drawn anew at each render, about a millisecond apiece."""
     for ax in axes:
         for axis in (ax.xaxis, ax.yaxis):
-            axis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins, steps=[1, 2, 2.5, 5, 10]))
+            # a log or symlog axis keeps its own locator (one tick per decade): a linear
+            # locator there labels 2e-03 twice
+            if axis.get_scale() == "linear":
+                axis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins, steps=[1, 2, 2.5, 5, 10]))
 
 
 def plain_log_ticks(axis) -> None:
