@@ -34,9 +34,9 @@ def rng():
     return np.random.default_rng(12345)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser():
-    """Headless Chromium (site_tools.chromium), one per test module."""
+    """Headless Chromium (site_tools.chromium), one per test worker."""
     from playwright.sync_api import sync_playwright
 
     from site_tools import chromium

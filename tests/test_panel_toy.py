@@ -13,7 +13,8 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from lora_clusters import static_panels  # noqa: E402
+from lora_clusters import scale, static_panels  # noqa: E402
+from lora_clusters.nets import toy  # noqa: E402
 from lora_clusters.panels.base import another_value, shown_image  # noqa: E402
 from lora_clusters.panels.toy import ForgettingExplorer  # noqa: E402
 from panel_data import toy_runs  # noqa: E402
@@ -93,3 +94,12 @@ def test_runs_of_different_shapes_are_refused(runs):
         ForgettingExplorer({"a": runs["lr 1e-3"], "b": {1: runs["lr 1e-2"][1]}})
     with pytest.raises(ValueError, match="runs must be a non-empty dict"):
         ForgettingExplorer({})
+
+
+def test_one_model_per_depth_has_no_seed_control():
+    # the smoke scale trains one seed: a seed slider would have nothing to choose
+    config = scale.settings("toy", "smoke", depths=(1,))
+    runs = {"one": {1: toy.finetune(toy.pretrain(config, 1, seeds=(0,)))}}
+    panel = ForgettingExplorer(runs)
+    assert list(panel.controls) == ["run", "depth"] and "seed" not in panel.WEBSITE_GRID
+    assert shown_image(panel.output) is not None and "epoch" in panel.summary.value

@@ -39,34 +39,34 @@ def toc_pages() -> list[str]:
     return [toc["root"]] + [entry["file"] for entry in toc["chapters"]]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def site(tmp_path_factory):
     """The site (HTML folder, build log) and the PDF printed from it."""
     return build_site(tmp_path_factory.mktemp("site"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def built(site):
     html, log, _ = site
     return html, log
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def printed(site):
     return site[2][PDF_NAME]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def sheets(site):
     return site[2][EXERCISES_PDF]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def student_site(tmp_path_factory):
     return build_site(tmp_path_factory.mktemp("student"), student=True)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def student(student_site):
     return student_site[0]
 
@@ -481,7 +481,8 @@ def test_every_panel_responds_without_a_kernel(built):
         assert page.count('<div class="lcsp"') == 1, name
         assert "application/vnd.jupyter.widget-view+json" not in page and "needs a live kernel" not in page, name
         names, shown = static_panels.embedded_states(page)
-        assert len(names) >= 3 and len(set(image for image, _ in shown.values())) > 1, name
+        # chapter 9's panel has two controls (seed, checkpoint); the others three or more
+        assert len(names) >= 2 and len(set(image for image, _ in shown.values())) > 1, name
         block = re.search(r'<div class="lcsp".*?</script></div>', page, re.S)[0]
         assert len(block.encode()) <= 6_000_000, (name, len(block))
         assert "JupyterLab" in block and "settings" in block

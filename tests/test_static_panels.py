@@ -47,7 +47,7 @@ CHAPTER_PANELS = {
 IDS = [cls.__name__ for cls in TEST_GRIDS]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def copies():
     """Each panel (as its chapter makes it) and its static copy on the test grid."""
     made = {}
@@ -266,7 +266,7 @@ RESULT_PANELS = {
 }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def result_copies():
     import torch
 

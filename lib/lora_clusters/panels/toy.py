@@ -26,7 +26,6 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from .. import spectra
-from ..nets import toy_study
 from .base import Panel, show_in
 
 __all__ = ["ForgettingExplorer"]
@@ -69,6 +68,8 @@ class ForgettingExplorer(Panel):
             "depth": W.SelectionSlider(options=list(depths), value=depth, description="depth"),
             "seed": W.IntSlider(value=int(seed), min=0, max=n_seeds - 1, description="seed"),
         }
+        if n_seeds == 1:  # one model per depth (the smoke scale): nothing to choose
+            del self.controls["seed"], self.WEBSITE_GRID["seed"]
         # one scale for the relative update of a set of runs, so that its depths and
         # seeds compare by eye (the learning rates differ too much to share one)
         self._update_max = {
@@ -81,8 +82,10 @@ class ForgettingExplorer(Panel):
         FigureCanvasAgg(self.figure)
         self._build([list(self.controls.values())])
 
-    def spectra_of(self, run: str, depth: int, seed: int) -> toy_study.ValueSpectra:
+    def spectra_of(self, run: str, depth: int, seed: int):
         """The value map's spectra of one model (computed once per model)."""
+        from ..nets import toy_study  # torch: only once a run is drawn, which holds tensors
+
         key = (run, depth, seed)
         if key not in self._spectra:
             finetuned = self.runs[run][depth]
@@ -92,7 +95,7 @@ class ForgettingExplorer(Panel):
     def redraw(self) -> None:
         v = self.values()
         run = self.runs[v["run"]][v["depth"]]
-        m = v["seed"]
+        m = v.get("seed", 0)
         forgot = float(run.forgetting_epoch(LEVEL)[m])
         values = self.spectra_of(v["run"], v["depth"], m)
         radius = float(np.abs(values.ov).max())
