@@ -111,9 +111,12 @@ lint: $(STAMP)
 	$(PY) -m lora_book.codestyle book
 	$(PY) -m lora_book.macros --check book
 
-# the suite must leave the committed execution cache and stored results as they were
+# the suite must leave the committed execution cache and stored results as they were.
+# Two workers, a test file on one worker (--dist loadfile): the site, the panels' copies
+# and the models are then built once per file (xdist's loadgroup does not group under
+# pytest 9: it tags a node id that pytest 9 no longer reads)
 test: lint browser
-	CHROMIUM=$(CHROMIUM) $(PY) -m pytest -q -n 2 --dist loadgroup
+	CHROMIUM=$(CHROMIUM) $(PY) -m pytest -q -n 2 --dist loadfile
 	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1 && [ -n "$$(git status --porcelain -- execution_cache results)" ]; then \
 	  echo "make test changed execution_cache/ or results/:"; git status --short -- execution_cache results; exit 1; fi
 

@@ -44,7 +44,6 @@ def _request(url, method="GET", body=None):
 
 
 @pytest.mark.book
-@pytest.mark.xdist_group("kernels")
 def test_a_jupyterlab_save_through_the_contents_api_changes_nothing(tmp_path):
     """What JupyterLab does: open a chapter as a notebook (jupytext's contents manager),
     run it (outputs appear in the code cells), save it back through the contents API."""

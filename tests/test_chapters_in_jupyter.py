@@ -43,10 +43,7 @@ print("PANEL-REPORT " + _json.dumps(_report))
 """
 
 
-# same xdist group as the site builds: two kernels started at once by parallel workers
-# can race for the same ZMQ ports and hang, so kernel-launching tests run on one worker
 @pytest.mark.book
-@pytest.mark.xdist_group("kernels")
 @pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
 def test_chapter_runs_in_fresh_kernel_and_its_panels_respond(path, monkeypatch):
     # chapters that train networks run at their smallest scale here (the kernel inherits
@@ -76,7 +73,6 @@ def test_chapter_runs_in_fresh_kernel_and_its_panels_respond(path, monkeypatch):
 
 
 @pytest.mark.book
-@pytest.mark.xdist_group("kernels")
 def test_the_lora_chapter_runs_on_imdb_when_data_is_given(tmp_path, monkeypatch):
     """`make gpu DATA=/path/to/aclImdb` in miniature: the LoRA chapter, at the smoke
     scale, on an aclImdb folder (made here: 24 reviews per label) read through

@@ -9,8 +9,6 @@ from scipy import stats
 
 from lora_clusters.nets import depth, loading
 
-pytestmark = pytest.mark.xdist_group("models")
-
 
 @pytest.fixture(scope="module")
 def tiny():

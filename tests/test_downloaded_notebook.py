@@ -14,7 +14,7 @@ import pytest
 from lora_clusters.glued import format_glued
 from site_tools import StaticServer, build_site
 
-pytestmark = [pytest.mark.book, pytest.mark.xdist_group("kernels")]
+pytestmark = pytest.mark.book
 
 RUN = r"""
 import json, sys

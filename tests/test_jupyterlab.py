@@ -27,7 +27,7 @@ from lora_book import cache as bookcache
 from lora_book.glued import EXPRESSION
 from lora_clusters.glued import format_glued
 
-pytestmark = [pytest.mark.book, pytest.mark.xdist_group("kernels")]
+pytestmark = pytest.mark.book
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
 SCREENSHOTS = ROOT / "test-output" / "screenshots"

@@ -14,8 +14,6 @@ import torch
 from lora_clusters import spectra
 from lora_clusters.nets import assets, depth, head_spectra, heads, loading, quantization, texts
 
-pytestmark = pytest.mark.xdist_group("models")
-
 
 # --------------------------------------------------------------------------------------
 # the core routes of lora_clusters.spectra

@@ -30,7 +30,7 @@ from site_tools import (
     watch_errors,
 )
 
-pytestmark = [pytest.mark.book, pytest.mark.xdist_group("site")]
+pytestmark = pytest.mark.book
 SCREENSHOTS = ROOT / "test-output" / "screenshots"
 
 

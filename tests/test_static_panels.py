@@ -23,8 +23,6 @@ from lora_clusters.panels.spectra import HeadSpectraExplorer  # noqa: E402
 from lora_clusters.panels.toy import ForgettingExplorer  # noqa: E402
 from site_tools import watch_errors  # noqa: E402
 
-# one worker: the copies are made once for the whole file
-pytestmark = pytest.mark.xdist_group("static_panels")
 ROOT = Path(__file__).resolve().parents[1]
 
 # two values for a few controls of each panel (three for the rank of the low-rank panel,

@@ -207,7 +207,6 @@ def test_strip_solutions_from_a_notebook_drops_gated_cells():
     assert "solution-start" not in text and "solution-end" not in text
 
 
-@pytest.mark.xdist_group("kernels")
 def test_execute_at_a_scale_replaces_the_record_of_the_same_code(tmp_path):
     root, chapter = _project(tmp_path)
     chapter.write_text(CHAPTER.replace("x = 1", "import os\nprint(os.environ['LORA_BOOK_SCALE'])"))
