@@ -34,9 +34,11 @@ def rng():
     return np.random.default_rng(12345)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Headless Chromium (site_tools.chromium), one per test worker."""
+    """Headless Chromium (site_tools.chromium), one per test file: closed when its file
+    is done (make test runs a whole file on one worker), so that a test that drives
+    Playwright itself (the PDF's printing) never meets another one running."""
     from playwright.sync_api import sync_playwright
 
     from site_tools import chromium

@@ -29,7 +29,6 @@ from lora_clusters.glued import format_glued
 
 pytestmark = pytest.mark.book
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
 SCREENSHOTS = ROOT / "test-output" / "screenshots"
 CHAPTER = "ch02_stability"  # theorems, exercises, equation references, glued numbers; runs in seconds
 # MyST source that must never reach the reader's eyes
@@ -157,85 +156,81 @@ def _markdown_state(page) -> dict:
     )
 
 
-def test_a_chapter_reads_runs_and_saves_in_jupyterlab(lab):
-    from playwright.sync_api import sync_playwright
-
+def test_a_chapter_reads_runs_and_saves_in_jupyterlab(lab, browser):
     folder, base, token = lab
     chapter = folder / f"{CHAPTER}.md"
     original, written = chapter.read_bytes(), chapter.stat().st_mtime_ns
     expected = _expected_texts(ROOT / "book" / f"{CHAPTER}.md")
     assert len(expected) >= 5
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(f"{base}/lab/tree/{chapter.name}?token={token}")
-            page.wait_for_selector(".jp-MarkdownCell .myst", timeout=120_000)
-            page.wait_for_function(
-                "() => [...document.querySelectorAll('.jp-MarkdownCell')].every(c => c.querySelector('.myst'))",
-                timeout=60_000,
-            )
-            page.wait_for_timeout(2000)
-            opened = _markdown_state(page)
-            page.screenshot(path=str(SCREENSHOTS / "jupyterlab-opened.png"))
-            # rendered MyST: no source text, no math error, theorem and admonition boxes
-            assert opened["rendered"] == opened["cells"] > 5
-            assert [raw for raw in RAW_MYST if raw in opened["text"]] == []
-            assert opened["errors"] == 0, "a math or evaluation error is shown"
-            assert opened["theorems"] > 0 and opened["admonitions"] > 0, opened
-            # no directive JupyterLab does not know, no reference or citation it cannot
-            # resolve (other chapters and papers are Markdown links: lora_book.portable)
-            assert opened["unknown"] == [] and opened["unresolved"] == [], opened
-            # each glued figure's caption, numbered, under the code cell that draws it
-            source = chapter.read_text()
-            assert len(opened["captions"]) == source.count(":::{figure}") >= 2
-            captions = [c.replace("\xa0", " ") for c in opened["captions"]]
-            assert all(c.startswith(f"Figure {i}:") for i, c in enumerate(captions, 1)), captions
-            # citations read as author and year
-            assert "Geshkovski et al. (2024)" in opened["text"]
-            # before the code has run, each computed number shows its expression
-            assert set(opened["pending"]) == set(expected)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        page.goto(f"{base}/lab/tree/{chapter.name}?token={token}")
+        page.wait_for_selector(".jp-MarkdownCell .myst", timeout=120_000)
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.jp-MarkdownCell')].every(c => c.querySelector('.myst'))",
+            timeout=60_000,
+        )
+        page.wait_for_timeout(2000)
+        opened = _markdown_state(page)
+        page.screenshot(path=str(SCREENSHOTS / "jupyterlab-opened.png"))
+        # rendered MyST: no source text, no math error, theorem and admonition boxes
+        assert opened["rendered"] == opened["cells"] > 5
+        assert [raw for raw in RAW_MYST if raw in opened["text"]] == []
+        assert opened["errors"] == 0, "a math or evaluation error is shown"
+        assert opened["theorems"] > 0 and opened["admonitions"] > 0, opened
+        # no directive JupyterLab does not know, no reference or citation it cannot
+        # resolve (other chapters and papers are Markdown links: lora_book.portable)
+        assert opened["unknown"] == [] and opened["unresolved"] == [], opened
+        # each glued figure's caption, numbered, under the code cell that draws it
+        source = chapter.read_text()
+        assert len(opened["captions"]) == source.count(":::{figure}") >= 2
+        captions = [c.replace("\xa0", " ") for c in opened["captions"]]
+        assert all(c.startswith(f"Figure {i}:") for i, c in enumerate(captions, 1)), captions
+        # citations read as author and year
+        assert "Geshkovski et al. (2024)" in opened["text"]
+        # before the code has run, each computed number shows its expression
+        assert set(opened["pending"]) == set(expected)
 
-            page.click("li.lm-MenuBar-item:has-text('Run')")
-            page.click("li.lm-Menu-item:has-text('Run All Cells')")
-            page.wait_for_function(
-                """() => {
-                  const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];
-                  return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.innerText));
-                }""",
-                timeout=300_000,
-                polling=1000,
-            )
-            page.wait_for_function(
-                """() => ![...document.querySelectorAll('.jp-MarkdownCell .myst code')]
-                          .some(c => c.innerText.startsWith('glued('))""",
-                timeout=60_000,
-            )
-            ran = _markdown_state(page)
-            page.screenshot(path=str(SCREENSHOTS / "jupyterlab-ran.png"), full_page=False)
-            assert ran["errors"] == 0 and ran["pending"] == []
-            # every computed number of the prose, as the site shows it
-            missing = {e: text for e, text in expected.items() if text not in ran["text"]}
-            assert missing == {}
+        page.click("li.lm-MenuBar-item:has-text('Run')")
+        page.click("li.lm-Menu-item:has-text('Run All Cells')")
+        page.wait_for_function(
+            """() => {
+              const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];
+              return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.innerText));
+            }""",
+            timeout=300_000,
+            polling=1000,
+        )
+        page.wait_for_function(
+            """() => ![...document.querySelectorAll('.jp-MarkdownCell .myst code')]
+                      .some(c => c.innerText.startsWith('glued('))""",
+            timeout=60_000,
+        )
+        ran = _markdown_state(page)
+        page.screenshot(path=str(SCREENSHOTS / "jupyterlab-ran.png"), full_page=False)
+        assert ran["errors"] == 0 and ran["pending"] == []
+        # every computed number of the prose, as the site shows it
+        missing = {e: text for e, text in expected.items() if text not in ran["text"]}
+        assert missing == {}
 
-            page.keyboard.press("Control+s")
-            for _ in range(60):  # the save really happened: jupytext wrote the file
-                if chapter.stat().st_mtime_ns != written:
-                    break
-                page.wait_for_timeout(500)
+        page.keyboard.press("Control+s")
+        for _ in range(60):  # the save really happened: jupytext wrote the file
+            if chapter.stat().st_mtime_ns != written:
+                break
+            page.wait_for_timeout(500)
 
-            # a link to another chapter's equation opens that chapter, as a notebook
-            page.click(".jp-MarkdownCell .myst a:has-text('attention kernel')")
-            page.wait_for_function(
-                """() => [...document.querySelectorAll('.lm-DockPanel-tabBar .lm-TabBar-tabLabel')]
-                          .some(t => t.innerText === 'ch01_particles.md')""",
-                timeout=60_000,
-            )
-            page.wait_for_selector(".jp-MarkdownCell .myst h1:has-text('Transformers as interacting')", timeout=60_000)
-            page.screenshot(path=str(SCREENSHOTS / "jupyterlab-linked-chapter.png"))
-        finally:
-            browser.close()
+        # a link to another chapter's equation opens that chapter, as a notebook
+        page.click(".jp-MarkdownCell .myst a:has-text('attention kernel')")
+        page.wait_for_function(
+            """() => [...document.querySelectorAll('.lm-DockPanel-tabBar .lm-TabBar-tabLabel')]
+                      .some(t => t.innerText === 'ch01_particles.md')""",
+            timeout=60_000,
+        )
+        page.wait_for_selector(".jp-MarkdownCell .myst h1:has-text('Transformers as interacting')", timeout=60_000)
+        page.screenshot(path=str(SCREENSHOTS / "jupyterlab-linked-chapter.png"))
+    finally:
+        page.close()
     # saved after a run: outputs and evaluated expressions are not written into the chapter
     assert chapter.stat().st_mtime_ns != written, "JupyterLab did not save the chapter"
     assert chapter.read_bytes() == original, "saving the chapter in JupyterLab rewrote it"
