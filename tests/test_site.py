@@ -488,6 +488,29 @@ def test_every_panel_responds_without_a_kernel(built):
         assert "JupyterLab" in block and "settings" in block
 
 
+def test_a_panel_picture_opens_at_full_size_on_a_phone(built, browser):
+    # on a phone the site's stylesheet shrinks every output picture to the column; a
+    # tap on a panel's picture must still show it at its own size, scrolling sideways
+    # inside its frame (the page itself does not)
+    html, _ = built
+    with visit(browser, html, "book/ch06_toy_transformer.html") as (page, problems, outside):
+        page.set_viewport_size({"width": 390, "height": 900})
+        image = page.locator("img.lcsp-image").first
+        image.scroll_into_view_if_needed()
+        measure = """(img) => ({shown: img.getBoundingClientRect().width, natural: img.naturalWidth,
+            page: document.scrollingElement.scrollWidth,
+            frame: [img.parentElement.clientWidth, img.parentElement.scrollWidth]})"""
+        before = image.evaluate(measure)
+        image.click()
+        zoomed = image.evaluate(measure)
+        image.click()
+        after = image.evaluate(measure)
+    assert before["shown"] < 390 < before["natural"], before
+    assert zoomed["shown"] == before["natural"] and zoomed["frame"][1] > zoomed["frame"][0] and zoomed["page"] <= 390
+    assert after["shown"] == before["shown"]
+    assert outside == [] and problems == [], (outside, problems)
+
+
 def chapter_docnames() -> list[str]:
     from lora_book.slides import has_deck
 

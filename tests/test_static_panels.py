@@ -318,3 +318,38 @@ def test_nothing_is_wider_than_a_phone(copies, browser, tmp_path, cls):
     assert widths["page"] <= 390 and widths["wide"] == [], widths
     assert "JupyterLab" in note and "settings" in note
     assert problems == []
+
+
+def test_a_tap_shows_the_picture_at_full_size_inside_its_frame_on_a_phone(copies, browser, tmp_path):
+    _, copy = copies[widgets.OrthogonalLoRAExplorer]  # 604 px wide: shrunk on a phone
+    page, problems = open_panel(browser, tmp_path, copy, width=390)
+    measure = """() => { const img = document.querySelector('img.lcsp-image'),
+                                frame = document.querySelector('.lcsp-frame');
+        return {img: img.getBoundingClientRect().width, natural: img.naturalWidth,
+                frame: frame.clientWidth, scroll: frame.scrollWidth,
+                page: document.scrollingElement.scrollWidth,
+                pressed: img.getAttribute('aria-pressed'),
+                hint: getComputedStyle(document.querySelector('.lcsp-hint')).display}; }"""
+    try:
+        before = page.evaluate(measure)
+        page.locator("img.lcsp-image").click()
+        zoomed = page.evaluate(measure)
+        page.locator("img.lcsp-image").press("Enter")  # and back, by keyboard
+        after = page.evaluate(measure)
+    finally:
+        page.close()
+    assert before["img"] <= 390 < before["natural"] and before["hint"] != "none"
+    assert zoomed["img"] == before["natural"] and zoomed["scroll"] > zoomed["frame"]
+    assert zoomed["page"] <= 390 and zoomed["pressed"] == "true"  # the frame scrolls, not the page
+    assert after["img"] == before["img"] and after["pressed"] == "false"
+    assert problems == []
+
+
+def test_the_full_size_hint_is_hidden_on_a_wide_screen(copies, browser, tmp_path):
+    _, copy = copies[widgets.OrthogonalLoRAExplorer]
+    page, problems = open_panel(browser, tmp_path, copy, width=1280)
+    try:
+        hint = page.evaluate("() => getComputedStyle(document.querySelector('.lcsp-hint')).display")
+    finally:
+        page.close()
+    assert hint == "none" and problems == []

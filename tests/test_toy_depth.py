@@ -46,6 +46,45 @@ def test_verdict_of_a_clear_decrease_is_faster_and_names_section_8():
     assert reverse.direction() == "slower" and "G.1.2" in reverse.supports()
 
 
+def test_label_arrangements_are_every_distinct_ordering_once():
+    from itertools import permutations
+
+    labels = [0.0, 0.0, 1.0, 2.0, 2.0]
+    rows = toy_depth.label_arrangements(labels)
+    expected = set(permutations(labels))  # 5! / (2! 1! 2!) = 30 distinct
+    assert len(rows) == 30 and {tuple(r) for r in rows} == expected
+    assert toy_depth.label_arrangements(np.repeat([1.0, 2, 3, 4], 3)).shape == (369600, 12)
+    with pytest.raises(ValueError, match="labels must be one-dimensional"):
+        toy_depth.label_arrangements(np.zeros((2, 2)))
+
+
+def test_exact_pvalue_of_a_perfect_ordering_is_two_arrangements_out_of_all():
+    # forgetting epochs sorted by depth with no overlap: only the observed arrangement
+    # and its mirror image reach |rho| that large, so p = 2 / (12! / 3!^4)
+    epochs = np.array([[400.0, 420, 390], [300, 310, 290], [200, 190, 210], [100, 90, 110]])
+    verdict = toy_depth.DepthVerdict((2, 4, 6, 8), epochs, horizon=600)
+    assert verdict.arrangements() == 369600
+    assert verdict.spearman()[1] == pytest.approx(2 / 369600)
+    assert verdict.pvalue_method().startswith("exact, over all 369,600")
+
+
+def test_exact_pvalue_agrees_with_brute_force_over_every_permutation():
+    from itertools import permutations
+
+    from scipy.stats import spearmanr
+
+    epochs = np.array([[30.0, 50], [40, 20], [10, np.inf]])
+    verdict = toy_depth.DepthVerdict((1, 2, 3), epochs, horizon=60)
+    labels, y = np.repeat([1, 2, 3], 2), verdict._filled().ravel()
+    rho = spearmanr(labels, y).statistic
+    null = [spearmanr(order, y).statistic for order in permutations(labels)]  # 720, repeats included
+    assert verdict.spearman() == pytest.approx((rho, np.mean(np.abs(null) >= abs(rho) - 1e-12)))
+    # beyond the limit the test falls back to seeded shufflings, and says so
+    many = toy_depth.DepthVerdict(tuple(range(8)), np.arange(40.0).reshape(8, 5), horizon=60)
+    assert many.arrangements() > toy_depth.EXACT_LIMIT and "20,000 seeded" in many.pvalue_method()
+    assert 0 < many.spearman()[1] <= 1 / 20001 * 2
+
+
 def test_verdict_without_a_trend_is_none_and_never_forgotten_runs_rank_last():
     same = np.tile([100.0, 200.0, 300.0], (4, 1))  # every depth alike: rank correlation 0
     verdict = toy_depth.DepthVerdict((2, 4, 6, 8), same, horizon=600)

@@ -353,7 +353,11 @@ _STYLE = """
 #ID .lcsp-control select { max-width: 12rem; font-size: 0.9rem; }
 #ID .lcsp-control output { min-width: 2.5rem; font-variant-numeric: tabular-nums; }
 #ID .lcsp-summary { font-size: 0.9rem; margin: 0.2rem 0; overflow-wrap: anywhere; }
-#ID img.lcsp-image { display: block; max-width: 100%; height: auto; }
+#ID .lcsp-frame { max-width: 100%; overflow-x: auto; }
+#ID img.lcsp-image { display: block; max-width: 100%; height: auto; cursor: zoom-in; }
+#ID img.lcsp-image.lcsp-zoomed { max-width: none; cursor: zoom-out; }
+#ID .lcsp-hint { display: none; }
+@media (max-width: 760px) { #ID .lcsp-hint { display: inline; } }
 #ID .lcsp-note { font-size: 0.85rem; margin: 0.3rem 0 0; opacity: 0.85; overflow-wrap: anywhere; }
 @media print { #ID .lcsp-controls, #ID .lcsp-note { display: none; } }
 """
@@ -405,6 +409,16 @@ _SCRIPT = """
   inputs.forEach(function (el) {
     el.addEventListener("input", show);
     el.addEventListener("change", show);
+  });
+  // on a narrow screen the picture shrinks to the column: a tap (or Enter) shows it at
+  // its own size, scrolling sideways inside its frame, and a second tap shrinks it back
+  function zoom() {
+    var on = img.classList.toggle("lcsp-zoomed");
+    img.setAttribute("aria-pressed", on ? "true" : "false");
+  }
+  img.addEventListener("click", zoom);
+  img.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" || event.key === " ") { event.preventDefault(); zoom(); }
   });
 })();
 """
@@ -468,8 +482,9 @@ def _render_html(copy: StaticPanel) -> str:
         f"<style>{_STYLE.replace('ID', uid).strip()}</style>"
         f'<div class="lcsp-controls">{"".join(rows)}</div>'
         f'<div class="lcsp-summary" aria-live="polite">{copy.summaries[first[1]]}</div>'
-        f'<img class="lcsp-image" src="data:{copy.image_type};base64,{image}" width="{width}" height="{height}" '
-        f'alt="{esc(copy.panel)}: the figure for the chosen values">'
+        f'<div class="lcsp-frame"><img class="lcsp-image" src="data:{copy.image_type};base64,{image}" '
+        f'width="{width}" height="{height}" tabindex="0" role="button" aria-pressed="false" '
+        f'alt="{esc(copy.panel)}: the figure for the chosen values (activate to see it at full size)"></div>'
         f'<p class="lcsp-note">{_note(copy)}</p>'
         f'<script type="application/json" class="lcsp-data">{payload}</script>'
         f"<script>{_SCRIPT.replace('ID', uid).strip()}</script>"
@@ -493,9 +508,10 @@ def _note(copy: StaticPanel) -> str:
     fixed = "".join(f"; {esc(name)} = {esc(str(value))} (fixed here)" for name, value in copy.fixed.items())
     settings = sum(1 for s in copy.states.values() if not isinstance(s, _Alias))
     return (
+        '<span class="lcsp-hint">Tap the picture to see it at full size. </span>'
         f"Without a kernel, this page offers {'; '.join(offered)}{fixed}: {settings} settings, each "
         "drawn by the panel's own code when the chapter was built. In JupyterLab (<code>make lab</code>) the "
-        "live panel re-computes for any value" + (f": {'; '.join(live)}." if live else ".")
+        "live panel takes any value" + (f": {'; '.join(live)}." if live else ".")
     )
 
 

@@ -29,6 +29,8 @@ code (:data:`lora_clusters.nets.toy_study.TRAINER`).
 
 from __future__ import annotations
 
+import itertools
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -105,8 +107,11 @@ class DepthVerdict:
     def spearman(self) -> tuple[float, float]:
         """Spearman's rank correlation between depth and forgetting epoch (seeds
         pooled, ties at their mean rank) and its two-sided permutation p-value: the share
-        of ``permutations`` seeded shufflings of the depth labels whose correlation is at
-        least as large in modulus (counting the observed one)."""
+        of the arrangements of the depth labels over the runs whose correlation is at
+        least as large in modulus.  Exact (every distinct arrangement, e.g. 369,600 for 4
+        depths x 3 seeds) up to :data:`EXACT_LIMIT` arrangements; beyond, estimated from
+        ``permutations`` seeded shufflings, counting the observed one
+        (:meth:`pvalue_method` says which)."""
         if getattr(self, "_spearman", None) is None:
             self._spearman = self._permutation_test()
         return self._spearman
@@ -121,11 +126,25 @@ class DepthVerdict:
         if scale == 0:
             return 0.0, 1.0
         rho = float(x @ y / scale)
+        if self.arrangements() <= EXACT_LIMIT:
+            null = label_arrangements(x) @ y / scale
+            return rho, float(np.mean(np.abs(null) >= abs(rho) - 1e-12))
         rng = np.random.default_rng(0)
         shuffled = rng.permuted(np.tile(x, (self.permutations, 1)), axis=1)
         null = shuffled @ y / scale
         p = float((np.sum(np.abs(null) >= abs(rho) - 1e-12) + 1) / (self.permutations + 1))
         return rho, p
+
+    def arrangements(self) -> int:
+        """How many distinct ways the depth labels can be spread over the runs: the
+        multinomial (depths x seeds)! / (seeds!)^depths."""
+        return math.factorial(self.epochs.size) // math.factorial(self.n_seeds) ** len(self.depths)
+
+    def pvalue_method(self) -> str:
+        """How :meth:`spearman` got its p-value, in words."""
+        if self.arrangements() <= EXACT_LIMIT:
+            return f"exact, over all {self.arrangements():,} arrangements of the depth labels"
+        return f"estimated from {self.permutations:,} seeded shufflings of the depth labels"
 
     def direction(self, alpha: float = 0.05) -> str:
         """ "faster" (deeper forgets sooner), "slower", or "none" (p >= ``alpha``, or no
@@ -169,6 +188,7 @@ class DepthVerdict:
             f"{prefix}_supports": self.supports(),
             f"{prefix}_rho": rho,
             f"{prefix}_pvalue": p,
+            f"{prefix}_pvalue_method": self.pvalue_method(),
             f"{prefix}_seeds": self.n_seeds,
             f"{prefix}_summary": self.summary(),
             f"{prefix}_never": int((~np.isfinite(self.epochs)).sum()),
@@ -178,6 +198,30 @@ class DepthVerdict:
             values[f"{prefix}_mean_{row['depth']}"] = row["mean"]
             values[f"{prefix}_std_{row['depth']}"] = row["std"]
         return values
+
+
+#: up to this many distinct arrangements of the depth labels, the permutation test
+#: enumerates them all (369,600 for the cpu scale's 4 depths x 3 seeds)
+EXACT_LIMIT = 2_000_000
+
+
+def label_arrangements(labels) -> np.ndarray:
+    """Every distinct arrangement of the multiset ``labels`` (n,), one per row: the
+    multinomial n! / prod(count!) rows, each label value placed in turn on every choice
+    of the positions still free."""
+    labels = np.asarray(labels, dtype=float)
+    if labels.ndim != 1:
+        raise ValueError(f"labels must be one-dimensional, got shape {labels.shape}")
+    values, counts = np.unique(labels, return_counts=True)
+    rows = np.full((1, labels.size), np.nan)
+    for value, count in zip(values, counts):
+        free = np.nonzero(np.isnan(rows))[1].reshape(len(rows), -1)  # (rows, still free)
+        choices = np.array(list(itertools.combinations(range(free.shape[1]), count)), dtype=int)
+        grown = np.repeat(rows, len(choices), axis=0)
+        chosen = free[:, choices].reshape(len(grown), count)
+        grown[np.arange(len(grown))[:, None], chosen] = value
+        rows = grown
+    return rows
 
 
 def depth_verdict(finetuned: dict, *, level: float = 0.5) -> DepthVerdict:

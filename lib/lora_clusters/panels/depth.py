@@ -14,6 +14,9 @@ one kind:
   (:math:`\|x_\ell - x_{\ell-1}\| / \|x_{\ell-1}\|`, first token left out), for the text
   and the mean of its kind: the large update of the last layer of each pass is where the
   similarity drops (the chapter's "sawtooth").
+  The run stores this size for the residual stream only (before the final norm,
+  first token left out), so the right-hand plot does not follow the two checkboxes;
+  its title says so.
 
 The similarity is read with or without the first token (an attention sink with a huge
 norm) and before or after the model's final norm, from the stored arrays themselves,
@@ -125,7 +128,7 @@ class LayerCosineExplorer(Panel):
         self.figure = fig = Figure(figsize=(9.6, 3.4), dpi=72)
         FigureCanvasAgg(fig)
         self.ax, self.ax_update = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2.2, 1.0]})
-        fig.subplots_adjust(left=0.07, right=0.98, bottom=0.15, top=0.9, wspace=0.25)
+        fig.subplots_adjust(left=0.07, right=0.98, bottom=0.15, top=0.86, wspace=0.25)
         layers = np.arange(r.total + 1)
         ax, up = self.ax, self.ax_update
         # one scale for every kind and every setting, so that moving a control compares
@@ -137,7 +140,8 @@ class LayerCosineExplorer(Panel):
         if ratios.size:
             up.set_ylim(float(ratios.min()) / 1.3, float(ratios.max()) * 1.3)
         up.set(xlim=(-1, r.total + 1), xlabel="layer", ylabel="||update|| / ||state before||")
-        up.set_title("size of each layer's update", fontsize=9)
+        # stored for one reading only: say so, since the checkboxes change the left plot
+        up.set_title("size of each layer's update\n(first token left out, before the final norm)", fontsize=8.5)
         for a in (ax, up):
             for k in range(1, r.times + 1):
                 a.axvline(k * r.trained_depth, color="k", ls="--" if k == 1 else ":", lw=0.9, zorder=1)
