@@ -146,3 +146,24 @@ def test_bad_learning_rates_name_the_argument(study):
         toy.finetune(study.pretrained[1], lr=[1e-3], epochs=1)  # one rate for two models
     with pytest.raises(ValueError, match="lr must be"):
         toy.finetune(study.pretrained[1], lr=float("nan"), epochs=1)
+
+
+def test_regime_sentences_follow_whether_some_setting_made_every_seed_generalise():
+    def row(changes, low, high):
+        return {
+            "changes": changes,
+            "depth": 2,
+            "held-out min": low,
+            "held-out mean": (low + high) / 2,
+            "held-out max": high,
+            "train min": 1.0,
+        }
+
+    missed = toy_depth.regime_glue_values([row("a", 0.80, 0.86), row("b", 0.65, 0.97)])
+    assert missed["toy_regime_found"] == "does not" and missed["toy_regime_best"] == "a"
+    assert missed["toy_regime_sentence"].startswith("none of the 2 settings")
+    assert "open at cpu scale" in missed["toy_regime_consequence"] and missed["toy_regime_widest"] == "b"
+    found = toy_depth.regime_glue_values([row("a", 0.80, 0.86), row("d 64 → 128", 0.95, 1.0)])
+    assert found["toy_regime_found"] == "does" and found["toy_regime_best"] == "d 64 → 128"
+    assert found["toy_regime_sentence"].startswith("1 of the 2 settings tried made every base model of depth 2")
+    assert "d 64 → 128" in found["toy_regime_sentence"] and "still open" in found["toy_regime_consequence"]
