@@ -167,3 +167,97 @@ def test_regime_sentences_follow_whether_some_setting_made_every_seed_generalise
     assert found["toy_regime_found"] == "does" and found["toy_regime_best"] == "d 64 → 128"
     assert found["toy_regime_sentence"].startswith("1 of the 2 settings tried made every base model of depth 2")
     assert "d 64 → 128" in found["toy_regime_sentence"] and "still open" in found["toy_regime_consequence"]
+    rows = [row("a", 0.80, 0.86), row("d 64 → 128", 0.95, 1.0)]
+    studied = toy_depth.regime_glue_values(rows, studied=rows[1])
+    assert studied["toy_regime_sentence"].endswith("and the depth study was run again with it")
+    assert "deeper models generalise" in studied["toy_regime_consequence"]
+    # a studied setting that missed the target is not the one the sentence names
+    rows = [row("a", 0.80, 0.86), row("d 64 → 128", 0.95, 1.0), row("c", 0.5, 0.9)]
+    assert "not been run" in toy_depth.regime_glue_values(rows, studied=rows[2])["toy_regime_sentence"]
+
+
+def test_generalising_settings_change_width_initialisation_and_length_only():
+    general = toy_depth.generalising_settings(SMOKE)
+    assert (general.d, general.init, general.schedule) == (128, "authors", "cosine")
+    assert general.epochs == 6 * SMOKE.epochs
+    same = replace(general, d=SMOKE.d, init=SMOKE.init, schedule=SMOKE.schedule, epochs=SMOKE.epochs)
+    assert same == SMOKE  # seeds, depths, split and every LoRA setting kept
+
+
+def test_a_study_stored_per_depth_equals_the_study_trained_at_once(study, tmp_path, monkeypatch):
+    monkeypatch.setenv("LORA_BOOK_RESULTS", str(tmp_path))
+    parts = toy_study.run_study_per_depth(study.config, "smoke", name="study-x", progress=False)
+    stored = sorted(path.name for path in (tmp_path / "toy").glob("*.json"))
+    assert len(stored) == 2
+    assert stored[0].startswith("smoke-study-x-depth-1-") and stored[1].startswith("smoke-study-x-depth-2-")
+    for key in ("train", "test", "all"):
+        np.testing.assert_array_equal(parts.final_accuracy()[key], study.final_accuracy()[key])
+    np.testing.assert_array_equal(parts.forgetting_epochs(), study.forgetting_epochs())
+    # a second caller (another process, say) finds every depth stored and trains nothing
+    monkeypatch.setattr(toy, "train_every_depth", lambda *a, **k: pytest.fail("trained again"))
+    again = toy_study.run_study_per_depth(study.config, "smoke", name="study-x", progress=False)
+    np.testing.assert_array_equal(again.forgetting_epochs(), study.forgetting_epochs())
+
+
+def test_regime_rows_count_the_seeds_that_reach_the_target(study):
+    acc = study.final_accuracy()
+    target = float(np.median(acc["test"]))
+    rows = toy_depth.regime_rows(study, target=target)
+    for k, row in enumerate(rows):
+        assert row["held-out min"] == pytest.approx(acc["test"][k].min())
+        assert row["train min"] == pytest.approx(acc["train"][k].min())
+        assert row[f"seeds >= {target:g}"] == f"{int((acc['test'][k] >= target).sum())} of 2"
+    first = toy_depth.study_regime_row(SMOKE, replace(study, config=replace(study.config, d=128)))
+    assert first["depth"] == 1 and first["held-out max"] == pytest.approx(acc["test"][0].max())
+    assert "d" in first["changes"] and "128" in first["changes"]
+
+
+def test_generalising_reading_says_how_many_generalise_and_whether_the_verdict_agrees(study):
+    falling = np.array([[400.0, 420, 390], [300, 310, 290], [200, 190, 210], [100, 90, 110]])
+    memorised = toy_depth.DepthVerdict((2, 4, 6, 8), falling, horizon=600)
+    held_out = study.final_accuracy()["test"]
+    values = toy_depth.generalising_glue_values(study, memorised, memorised, memorised, target=0.0)
+    assert values["toy_gen_generalised"] == values["toy_gen_models"] == held_out.size
+    assert values["toy_gen_reading"].startswith(f"all {held_out.size} of its base models generalise")
+    assert "the same verdict as" in values["toy_gen_reading"] and values["toy_gen_agrees"] == "holds"
+    assert values["toy_gen_conclusion"] == "The depth verdict therefore holds in both regimes."
+    sizes = [
+        torch.linalg.matrix_norm(torch.bmm(r.stack.params["output"], r.stack.params["value"]).double()).mean()
+        for r in study.pretrained.values()
+    ]
+    assert values["toy_gen_size_ratio"] == pytest.approx(float(sizes[0] / sizes[-1]), rel=1e-5)
+    rising = toy_depth.DepthVerdict((2, 4, 6, 8), falling[::-1], horizon=600)
+    above = 1.5  # no accuracy reaches it
+    values = toy_depth.generalising_glue_values(study, rising, memorised, memorised, target=above)
+    assert values["toy_gen_generalised"] == 0 and values["toy_gen_agrees"] == "does not hold"
+    assert values["toy_gen_reading"].startswith(
+        f"0 of its {held_out.size} base models generalise (0 of 2 seeds at depths 1 and 2)"
+    )
+    assert "not the verdict of" in values["toy_gen_reading"]
+    assert values["toy_gen_conclusion"].startswith("This set mixes the two regimes (0 of")
+
+    class Mixed(toy_study.ToyStudy):  # every seed generalises at depth 1, one of two at depth 2
+        def final_accuracy(self):
+            return {"train": np.ones((2, 2)), "test": np.array([[0.97, 0.99], [0.96, 0.80]]), "all": np.ones((2, 2))}
+
+    mixed = Mixed(study.config, study.pretrained, study.finetuned, "smoke")
+    values = toy_depth.generalising_glue_values(mixed, memorised, memorised, memorised)
+    assert values["toy_gen_reading"].startswith("3 of its 4 base models generalise (2 of 2 seeds at depth 1; 1 of 2")
+    assert "0.80 to 0.99" in values["toy_gen_reading"] and "holds for base models" in values["toy_gen_conclusion"]
+
+
+def test_control_reading_tells_a_surviving_a_fading_and_a_reversed_trend():
+    falling = np.array([[400.0, 420, 390], [300, 310, 290], [200, 190, 210], [100, 90, 110]])
+    faster = toy_depth.DepthVerdict((2, 4, 6, 8), falling, horizon=600)
+    slower = toy_depth.DepthVerdict((2, 4, 6, 8), falling[::-1], horizon=600)
+    noisy = np.array([[300.0, 100, 500], [280, 120, 480], [260, 140, 460], [240, 160, 440]])  # means fall, p large
+    none = toy_depth.DepthVerdict((2, 4, 6, 8), noisy, horizon=600)
+    assert none.direction() == "none"
+    assert "depth itself matters" in toy_depth.control_reading(faster, faster)
+    fading = toy_depth.control_reading(faster, none)
+    assert fading.startswith(
+        "With equal relative steps the trend is no longer significant (the means per depth still fall"
+    )
+    reversed_ = toy_depth.control_reading(faster, slower)
+    assert reversed_.startswith("Equal relative steps reverse the trend") and "G.1.2" in reversed_
+    assert toy_depth.control_reading(none, faster) == "Neither set of runs shows a clear effect of depth."

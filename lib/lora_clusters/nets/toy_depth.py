@@ -49,7 +49,13 @@ __all__ = [
     "equal_relative_step",
     "REGIME_CANDIDATES",
     "REGIME_WIDTH_CANDIDATES",
+    "GENERALISING",
+    "generalising_settings",
     "regime_glue_values",
+    "regime_rows",
+    "study_regime_row",
+    "generalising_glue_values",
+    "control_reading",
     "regime_search",
     "lr_sweep",
     "relative_update_at_forgetting",
@@ -127,7 +133,7 @@ class DepthVerdict:
         if scale == 0:
             return 0.0, 1.0
         rho = float(x @ y / scale)
-        if self.arrangements() <= EXACT_LIMIT:
+        if self.exact:
             null = label_arrangements(x) @ y / scale
             return rho, float(np.mean(np.abs(null) >= abs(rho) - 1e-12))
         rng = np.random.default_rng(0)
@@ -141,9 +147,14 @@ class DepthVerdict:
         multinomial (depths x seeds)! / (seeds!)^depths."""
         return math.factorial(self.epochs.size) // math.factorial(self.n_seeds) ** len(self.depths)
 
+    @property
+    def exact(self) -> bool:
+        """Whether :meth:`spearman` enumerates every arrangement (at most :data:`EXACT_LIMIT`)."""
+        return self.arrangements() <= EXACT_LIMIT
+
     def pvalue_method(self) -> str:
         """How :meth:`spearman` got its p-value, in words."""
-        if self.arrangements() <= EXACT_LIMIT:
+        if self.exact:
             return f"exact, over all {self.arrangements():,} arrangements of the depth labels"
         return f"estimated from {self.permutations:,} seeded shufflings of the depth labels"
 
@@ -307,6 +318,19 @@ REGIME_WIDTH_CANDIDATES = (
 )
 
 
+#: the setting under which every cpu-scale base model generalises, found after the two
+#: searches above: the authors' width and initialisation, the book's cosine schedule,
+#: 6x the epochs (the depth study is run a third time with it, every depth stored apart)
+GENERALISING = {"d": 128, "init": "authors", "schedule": "cosine", "epochs_factor": 6.0}
+
+
+def generalising_settings(config: ToyConfig) -> ToyConfig:
+    """``config`` with the changes of :data:`GENERALISING` (every depth and seed kept)."""
+    changes = dict(GENERALISING)
+    factor = changes.pop("epochs_factor")
+    return replace(config, epochs=int(round(config.epochs * factor)), **changes)
+
+
 def _candidate(config: ToyConfig, changes: dict, depth: int) -> ToyConfig:
     changes = dict(changes)
     factor = changes.pop("epochs_factor", 1.0)
@@ -351,18 +375,59 @@ def regime_search(
     return rows
 
 
-def regime_glue_values(rows: list[dict], *, target: float = 0.95) -> dict:
+def study_regime_row(config: ToyConfig, study: ToyStudy) -> dict:
+    """The row of :func:`regime_search`'s table for the base models of ``study`` at its
+    smallest depth, so that the setting a depth study was run with stands beside the
+    candidates (its changes named against ``config``, the scale's settings)."""
+    depth = min(study.depths)
+    k = study.depths.index(depth)
+    final = {key: values[k] for key, values in study.final_accuracy().items()}
+    return {
+        "changes": _changes(replace(config, depths=(depth,)), replace(study.config, depths=(depth,))),
+        "depth": depth,
+        "held-out min": float(np.min(final["test"])),
+        "held-out mean": float(np.mean(final["test"])),
+        "held-out max": float(np.max(final["test"])),
+        "train min": float(np.min(final["train"])),
+    }
+
+
+def regime_rows(study: ToyStudy, *, target: float = 0.95) -> list[dict]:
+    """One row per depth of ``study``: the held-out accuracy of its base models at the
+    end of pre-training (min, mean, max over the seeds), the smallest training accuracy,
+    and how many seeds reach ``target``."""
+    acc = study.final_accuracy()
+    return [
+        {
+            "depth": depth,
+            "held-out min": float(acc["test"][k].min()),
+            "held-out mean": float(acc["test"][k].mean()),
+            "held-out max": float(acc["test"][k].max()),
+            "train min": float(acc["train"][k].min()),
+            f"seeds >= {target:g}": f"{int((acc['test'][k] >= target).sum())} of {acc['test'].shape[1]}",
+        }
+        for k, depth in enumerate(study.depths)
+    ]
+
+
+def regime_glue_values(rows: list[dict], *, target: float = 0.95, studied: dict | None = None) -> dict:
     """Whether a candidate made every base model generalise (held-out >= ``target``),
-    and the best candidate's numbers."""
+    and the best candidate's numbers; ``studied``: the row of the setting the depth
+    study was run again with (:func:`study_regime_row`, one of ``rows``), if any (its
+    verdict is :func:`generalising_glue_values`)."""
     best = max(rows, key=lambda r: r["held-out min"])
     widest = max(rows, key=lambda r: r["held-out max"] - r["held-out min"])
     found = [r for r in rows if r["held-out min"] >= target]
     depth = best["depth"]
-    if found:
-        sentence = (
-            f"{len(found)} of the {len(rows)} settings tried made every base model of depth {depth} "
-            f"generalise ({best['changes']}), but the depth study has not been run on such base models"
+    settings = f"{len(found)} of the {len(rows)} settings tried made every base model of depth {depth} generalise"
+    if studied is not None and studied in found:
+        sentence = f"{settings} ({studied['changes']}), and the depth study was run again with it"
+        consequence = (
+            "Whether the setting also makes the deeper models generalise is a separate question: the depth "
+            "study run with it answers it below"
         )
+    elif found:
+        sentence = f"{settings} ({best['changes']}), but the depth study has not been run on such base models"
         consequence = (
             f"Such base models exist, then, at least at depth {depth}; but the depth study has not been run "
             "on base models trained that way, so the depth verdict of this page is a verdict about base "
@@ -387,6 +452,66 @@ def regime_glue_values(rows: list[dict], *, target: float = 0.95) -> dict:
         "toy_regime_widest": widest["changes"],
         "toy_regime_widest_min": widest["held-out min"],
         "toy_regime_widest_max": widest["held-out max"],
+    }
+
+
+def _listed(items) -> str:
+    items = [str(i) for i in items]
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def generalising_glue_values(
+    study: ToyStudy,
+    verdict: DepthVerdict,
+    memorised: DepthVerdict,
+    controlled: DepthVerdict,
+    *,
+    target: float = 0.95,
+) -> dict:
+    """The depth study run on base models meant to generalise (``study``, its
+    ``verdict``, and ``controlled``, the verdict of the same models at equal relative
+    steps), read against the ``memorised`` verdict of the book's main runs: how many
+    base models reach held-out ``target`` (per depth), the reading in one sentence, what
+    it allows to conclude, and how the control reads (:func:`control_reading`)."""
+    held_out = study.final_accuracy()["test"]
+    reached = held_out >= target
+    generalised, total = int(reached.sum()), int(reached.size)
+    counts = {}  # seeds that generalise -> the depths with that many
+    for depth, row in zip(study.depths, reached):
+        counts.setdefault(int(row.sum()), []).append(depth)
+    per_depth = "; ".join(
+        f"{n} of {reached.shape[1]} seeds at depth{'s' if len(depths) > 1 else ''} {_listed(depths)}"
+        for n, depths in sorted(counts.items(), reverse=True)
+    )
+    rho, p = verdict.spearman()
+    same = verdict.direction() == memorised.direction()
+    if generalised == total:
+        models = f"all {total} of its base models generalise"
+    else:
+        models = f"{generalised} of its {total} base models generalise ({per_depth})"
+    comparison = "the same verdict as" if same else "not the verdict of"
+    reading = (
+        f"{models}, with held-out accuracy {held_out.min():.2f} to {held_out.max():.2f} before LoRA starts; "
+        f"under LoRA {verdict.sentence()} (Spearman {rho:.2f}, p = {p:.4f}): {comparison} the base models "
+        "that memorised"
+    )
+    if generalised == total:
+        conclusion = f"The depth verdict therefore {'holds' if same else 'does not hold'} in both regimes."
+    else:
+        conclusion = (
+            f"This set mixes the two regimes ({generalised} of {total} base models generalise), so it does not "
+            "settle the question for base models that all generalise; what it shows is that the verdict "
+            f"{'holds' if same else 'does not hold'} for base models trained this other way."
+        )
+    sizes = [row["||W_O W_V||"] for row in size_rows(study)]
+    return {
+        "toy_gen_size_ratio": sizes[0] / sizes[-1],
+        "toy_gen_generalised": generalised,
+        "toy_gen_models": total,
+        "toy_gen_agrees": "holds" if same else "does not hold",
+        "toy_gen_reading": reading,
+        "toy_gen_conclusion": conclusion,
+        "toy_gen_ctrl_reading": control_reading(verdict, controlled),
     }
 
 
@@ -462,13 +587,16 @@ def value_map_sizes(study: ToyStudy) -> np.ndarray:
     return np.array(sizes)
 
 
-def equal_relative_step(study: ToyStudy, *, progress: bool = False) -> tuple[dict, np.ndarray]:
+def equal_relative_step(
+    study: ToyStudy, *, name: str = "equal-relative-step", progress: bool = False
+) -> tuple[dict, np.ndarray]:
     r"""Fine-tune every model at a learning rate proportional to the size of its value
     map, :math:`\eta_m = \eta\,s_m/\bar s` with :math:`s_m = \|W_O W_V\|_F/\|W_O\|_F`
     and :math:`\bar s` their geometric mean over all models: Adam moves the factors by
     about :math:`\eta` per step whatever the gradient's scale, so the relative update
     :math:`\|W_O\Delta W_V\|/\|W_O W_V\|` then grows at about the same rate in every
-    model.  Returns ``({depth: FinetuneResult}, rates (depths, seeds))``."""
+    model.  Returns ``({depth: FinetuneResult}, rates (depths, seeds))``, stored as
+    ``name``."""
     sizes = value_map_sizes(study)
     rates = study.config.lora_lr * sizes / np.exp(np.log(sizes).mean())
 
@@ -478,9 +606,7 @@ def equal_relative_step(study: ToyStudy, *, progress: bool = False) -> tuple[dic
         }
 
     key = {"config": study.config, "rates": [[float(r) for r in row] for row in rates]}
-    runs = store.load_or_compute(
-        EXPERIMENT, key, compute, code=TRAINER, scale_name=study.scale, name="equal-relative-step"
-    )
+    runs = store.load_or_compute(EXPERIMENT, key, compute, code=TRAINER, scale_name=study.scale, name=name)
     return runs, rates
 
 
@@ -700,33 +826,41 @@ def _changes(base: ToyConfig, other: ToyConfig) -> str:
     return ", ".join(parts) or "none"
 
 
-def comparison_glue_values(verdicts: dict) -> dict:
-    """The sentences Chapter 6 builds from the verdicts (book, authors', equal relative
-    step, in this order): whether the authors' settings agree with the book's, and how
-    the controlled experiment reads (its direction, and whether its means per depth
-    still move monotonically when the test finds no significant trend)."""
-    book, authors, controlled = verdicts.values()
+def control_reading(verdict: DepthVerdict, controlled: DepthVerdict) -> str:
+    """How a set of runs (``verdict``) reads once every model's learning rate is scaled
+    to equal relative steps (``controlled``): whether its trend survives, fades (and
+    whether the means per depth still move monotonically), or reverses."""
     means = np.array([r["mean"] for r in controlled.per_depth()])
     monotone = "fall" if np.all(np.diff(means) < 0) else ("rise" if np.all(np.diff(means) > 0) else "")
-    if controlled.direction() == book.direction() != "none":
-        reading = (
+    if controlled.direction() == verdict.direction() != "none":
+        return (
             "The trend survives equal relative steps, so in these runs it is not only the size "
             "of the value map: depth itself matters."
         )
-    elif controlled.direction() == "none" and book.direction() != "none":
-        reading = (
+    if controlled.direction() == "none" and verdict.direction() != "none":
+        return (
             "With equal relative steps the trend is no longer significant"
             + (f" (the means per depth still {monotone} with depth, within a wide spread)" if monotone else "")
             + f": the size of the value map accounts for much of it, and {controlled.n_seeds} seeds per depth "
             "cannot tell whether depth itself accounts for the rest."
         )
-    elif book.direction() == "none":
-        reading = "Neither set of runs shows a clear effect of depth."
-    else:
-        reading = "Equal relative steps reverse the trend: the size of the value map dominates depth here."
+    if verdict.direction() == "none":
+        return "Neither set of runs shows a clear effect of depth."
+    return (
+        f"Equal relative steps reverse the trend: the size of the value map dominates depth here, and once it "
+        f"is taken out the runs support {controlled.supports()}."
+    )
+
+
+def comparison_glue_values(verdicts: dict) -> dict:
+    """The sentences Chapter 6 builds from the verdicts (book, authors', equal relative
+    step, in this order; any further sets are left out here): whether the authors'
+    settings agree with the book's, and how the controlled experiment reads
+    (:func:`control_reading`)."""
+    book, authors, controlled = list(verdicts.values())[:3]
     return {
         "toy_auth_agrees": "holds" if authors.direction() == book.direction() else "does not hold",
-        "toy_ctrl_reading": reading,
+        "toy_ctrl_reading": control_reading(book, controlled),
     }
 
 

@@ -19,7 +19,7 @@ what the particle picture says about the result.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -46,6 +46,7 @@ __all__ = [
     "finetune_check",
     "layer_comparison",
     "run_study",
+    "run_study_per_depth",
     "value_spectra",
 ]
 
@@ -166,6 +167,18 @@ def run_study(config: ToyConfig, scale_name: str, *, progress: bool = True, name
         name=name,
     )
     return ToyStudy(config, runs["pretrained"], runs["finetuned"], scale_name)
+
+
+def run_study_per_depth(config: ToyConfig, scale_name: str, *, name: str, progress: bool = True) -> ToyStudy:
+    """:func:`run_study` with each depth of ``config`` stored apart, as ``{name}-depth-{k}``:
+    a long study can then be computed one depth per core, in separate processes, and
+    every process finds the depths the others stored."""
+    pretrained, finetuned = {}, {}
+    for depth in config.depths:
+        part = run_study(replace(config, depths=(depth,)), scale_name, progress=progress, name=f"{name}-depth-{depth}")
+        pretrained[depth] = part.pretrained[depth]
+        finetuned[depth] = part.finetuned[depth]
+    return ToyStudy(config, pretrained, finetuned, scale_name)
 
 
 @dataclass
