@@ -261,3 +261,19 @@ def test_control_reading_tells_a_surviving_a_fading_and_a_reversed_trend():
     reversed_ = toy_depth.control_reading(faster, slower)
     assert reversed_.startswith("Equal relative steps reverse the trend") and "G.1.2" in reversed_
     assert toy_depth.control_reading(none, faster) == "Neither set of runs shows a clear effect of depth."
+
+
+def test_final_accuracy_is_that_of_the_stored_weights_the_lora_run_starts_from(study):
+    acc = study.final_accuracy()
+    data = toy.arithmetic_data(study.config.p, "+")
+    for k, depth in enumerate(study.depths):
+        run = study.pretrained[depth]
+        for m in range(len(study.config.seeds)):
+            model = run.stack.model(m)  # the nn.Module, not the stacked forward
+            with torch.no_grad():
+                correct = (model(data.tokens).argmax(-1) == data.targets).numpy()
+            held_out = ~run.train_masks[m].numpy()
+            assert acc["test"][k, m] == pytest.approx(correct[held_out].mean())
+            assert acc["train"][k, m] == pytest.approx(correct[~held_out].mean())
+        # fine-tuning records the all-pairs accuracy of its start (B = 0) as its first entry
+        np.testing.assert_allclose(acc["all"][k], study.finetuned[depth].add_acc[0], atol=1e-6)

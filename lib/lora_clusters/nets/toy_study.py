@@ -80,10 +80,21 @@ class ToyStudy:
         ]
 
     def final_accuracy(self) -> dict:
-        """(depths, seeds) arrays of the final pre-training accuracies: train, held-out, all pairs."""
-        return {
-            key: np.array([self.pretrained[k].final()[key] for k in self.depths]) for key in ("train", "test", "all")
-        }
+        """(depths, seeds) arrays of the accuracies of the pre-trained weights as stored,
+        the models LoRA starts from: train, held-out, all pairs.  They are evaluated
+        here: the curves' last row (:meth:`PretrainResult.final`) is taken one step
+        before the end, and a last step can still move a model (a loss spike it undoes)."""
+        data = toy.arithmetic_data(self.config.p, "+")
+        values = {"train": [], "test": [], "all": []}
+        for k in self.depths:
+            run = self.pretrained[k]
+            with torch.no_grad():
+                correct = (run.stack.logits(data.tokens).argmax(-1) == data.targets).double().numpy()
+            train = run.train_masks.numpy()
+            values["train"].append((correct * train).sum(-1) / train.sum(-1))
+            values["test"].append((correct * ~train).sum(-1) / (~train).sum(-1))
+            values["all"].append(correct.mean(-1))
+        return {key: np.array(rows) for key, rows in values.items()}
 
     def forgetting_epochs(self, level: float = 0.5) -> np.ndarray:
         """(depths, seeds): fine-tuning epochs until addition accuracy drops below ``level``
