@@ -360,19 +360,22 @@ def regime_search(
     finals = store.load_or_compute(
         EXPERIMENT, {"configs": configs}, compute, code=TRAINER, scale_name=scale_name, name=name
     )
-    rows = []
-    for c, final in zip(configs, finals):
-        rows.append(
-            {
-                "changes": _changes(replace(config, depths=(depth,)), c),
-                "depth": depth,
-                "held-out min": float(np.min(final["test"])),
-                "held-out mean": float(np.mean(final["test"])),
-                "held-out max": float(np.max(final["test"])),
-                "train min": float(np.min(final["train"])),
-            }
-        )
-    return rows
+    return [
+        {"changes": _changes(replace(config, depths=(depth,)), c), "depth": depth, **_accuracy_summary(final)}
+        for c, final in zip(configs, finals)
+    ]
+
+
+def _accuracy_summary(final: dict) -> dict:
+    """The regime tables' columns for the seeds of one setting and depth (``final``:
+    their "train" and "test" accuracies): held-out min, mean, max, and train min."""
+    test = np.asarray(final["test"])
+    return {
+        "held-out min": float(test.min()),
+        "held-out mean": float(test.mean()),
+        "held-out max": float(test.max()),
+        "train min": float(np.min(final["train"])),
+    }
 
 
 def study_regime_row(config: ToyConfig, study: ToyStudy) -> dict:
@@ -382,14 +385,8 @@ def study_regime_row(config: ToyConfig, study: ToyStudy) -> dict:
     depth = min(study.depths)
     k = study.depths.index(depth)
     final = {key: values[k] for key, values in study.final_accuracy().items()}
-    return {
-        "changes": _changes(replace(config, depths=(depth,)), replace(study.config, depths=(depth,))),
-        "depth": depth,
-        "held-out min": float(np.min(final["test"])),
-        "held-out mean": float(np.mean(final["test"])),
-        "held-out max": float(np.max(final["test"])),
-        "train min": float(np.min(final["train"])),
-    }
+    changes = _changes(replace(config, depths=(depth,)), replace(study.config, depths=(depth,)))
+    return {"changes": changes, "depth": depth, **_accuracy_summary(final)}
 
 
 def regime_rows(study: ToyStudy, *, target: float = 0.95) -> list[dict]:
@@ -400,10 +397,7 @@ def regime_rows(study: ToyStudy, *, target: float = 0.95) -> list[dict]:
     return [
         {
             "depth": depth,
-            "held-out min": float(acc["test"][k].min()),
-            "held-out mean": float(acc["test"][k].mean()),
-            "held-out max": float(acc["test"][k].max()),
-            "train min": float(acc["train"][k].min()),
+            **_accuracy_summary({key: values[k] for key, values in acc.items()}),
             f"seeds >= {target:g}": f"{int((acc['test'][k] >= target).sum())} of {acc['test'].shape[1]}",
         }
         for k, depth in enumerate(study.depths)
@@ -485,30 +479,29 @@ def generalising_glue_values(
     )
     rho, p = verdict.spearman()
     same = verdict.direction() == memorised.direction()
+    holds = "holds" if same else "does not hold"
     if generalised == total:
         models = f"all {total} of its base models generalise"
+        conclusion = f"The depth verdict therefore {holds} in both regimes."
     else:
         models = f"{generalised} of its {total} base models generalise ({per_depth})"
+        conclusion = (
+            f"This set mixes the two regimes ({generalised} of {total} base models generalise), so it does not "
+            "settle the question for base models that all generalise; what it shows is that the verdict "
+            f"{holds} for base models trained this other way."
+        )
     comparison = "the same verdict as" if same else "not the verdict of"
     reading = (
         f"{models}, with held-out accuracy {held_out.min():.2f} to {held_out.max():.2f} before LoRA starts; "
         f"under LoRA {verdict.sentence()} (Spearman {rho:.2f}, p = {p:.4f}): {comparison} the base models "
         "that memorised"
     )
-    if generalised == total:
-        conclusion = f"The depth verdict therefore {'holds' if same else 'does not hold'} in both regimes."
-    else:
-        conclusion = (
-            f"This set mixes the two regimes ({generalised} of {total} base models generalise), so it does not "
-            "settle the question for base models that all generalise; what it shows is that the verdict "
-            f"{'holds' if same else 'does not hold'} for base models trained this other way."
-        )
     sizes = [row["||W_O W_V||"] for row in size_rows(study)]
     return {
         "toy_gen_size_ratio": sizes[0] / sizes[-1],
         "toy_gen_generalised": generalised,
         "toy_gen_models": total,
-        "toy_gen_agrees": "holds" if same else "does not hold",
+        "toy_gen_agrees": holds,
         "toy_gen_reading": reading,
         "toy_gen_conclusion": conclusion,
         "toy_gen_ctrl_reading": control_reading(verdict, controlled),
