@@ -27,6 +27,9 @@
   the paper's sizes, each depth, for the batched trainer (the seeds of one depth
   together, no host sync per epoch) and for an authors-style loop (one model at a time,
   evaluation and logging with host syncs every epoch), per model; and their ratio.
+  Beside the times, the arithmetic of each loop per model-epoch (floating-point
+  operations counted by torch's FlopCounterMode) and the ratio of the two: the speed-up
+  the batched trainer would reach if both loops ran at the same operations per second.
 - head_spectra: the spectra of every head of the offline models (Chapter 7) on the
   d_h x d_h cores, against the d x d route timed on a few heads and extrapolated.
 - w2_memory: exact W2 between two clouds of 5000 tokens in d = 64 (and 2000), each in a
@@ -468,10 +471,28 @@ def bench_w2_memory():
     return {"rows": rows, "target_seconds_at_5000": 10.0, "target_peak_bytes_at_5000": 1e9}
 
 
+def toy_training_flops(config, depth, data, train, epochs):
+    """Floating-point operations per model-epoch of the batched trainer and of the
+    authors-style loop (every matrix product counted by torch.utils.flop_counter)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    import toy_authors_style
+    from lora_clusters.nets import toy
+
+    with FlopCounterMode(display=False) as ours:
+        toy.pretrain(config, depth)
+    model = toy.initial_model(config.p, config.d, depth, 0)
+    with FlopCounterMode(display=False) as theirs:
+        toy_authors_style.train_one_model_per_epoch_sync(model, data.tokens, data.targets, train, epochs)
+    return ours.get_total_flops() / (epochs * len(config.seeds)), theirs.get_total_flops() / epochs
+
+
 def bench_toy_training(repeats=3):
     """Side by side: for each depth, the batched trainer (all seeds of the depth at
     once, curves every ``eval_every`` epochs) and the authors-style loop alternate
-    ``repeats`` times (the machine may be busy); rates and ratio are medians."""
+    ``repeats`` times (the machine may be busy); rates and ratio are medians.  The
+    operation counts bound the ratio: at equal operations per second it would be
+    ``flop_ratio``."""
     import toy_authors_style
     from lora_clusters import scale as scales
     from lora_clusters.nets import runtime, toy
@@ -492,6 +513,8 @@ def bench_toy_training(repeats=3):
                     toy_authors_style.train_one_model_per_epoch_sync(model, data.tokens, data.targets, train, epochs)
                     theirs.append(epochs / (time.perf_counter() - start))
             ratio = float(np.median(np.array(ours) / np.array(theirs)))
+            flops_ours, flops_theirs = toy_training_flops(config, depth, data, train, epochs)
+            rate_ours, rate_theirs = float(np.median(ours)), float(np.median(theirs))
             rows.append(
                 {
                     "scale": scale,
@@ -503,14 +526,22 @@ def bench_toy_training(repeats=3):
                     "models_batched": len(config.seeds),
                     "threads": runtime.thread_count(),
                     "repeats": repeats,
-                    "batched_model_epochs_per_s": float(np.median(ours)),
-                    "authors_style_epochs_per_s": float(np.median(theirs)),
+                    "batched_model_epochs_per_s": rate_ours,
+                    "authors_style_epochs_per_s": rate_theirs,
                     "ratio": ratio,
+                    "batched_flops_per_model_epoch": flops_ours,
+                    "authors_style_flops_per_model_epoch": flops_theirs,
+                    "flop_ratio": flops_theirs / flops_ours,
+                    "batched_gflops_per_s": rate_ours * flops_ours / 1e9,
+                    "authors_style_gflops_per_s": rate_theirs * flops_theirs / 1e9,
                 }
             )
             print(
-                f"{scale} depth {depth}: batched {np.median(ours):.2f}, authors-style {np.median(theirs):.2f} "
-                f"model-epochs/s (x{ratio:.2f}, median of {repeats} side by side)"
+                f"{scale} depth {depth}: batched {rate_ours:.2f}, authors-style {rate_theirs:.2f} "
+                f"model-epochs/s (x{ratio:.2f}, median of {repeats} side by side); arithmetic per "
+                f"model-epoch {flops_ours / 1e6:.0f} vs {flops_theirs / 1e6:.0f} MFLOP "
+                f"(x{flops_theirs / flops_ours:.2f}); "
+                f"{rate_ours * flops_ours / 1e9:.1f} vs {rate_theirs * flops_theirs / 1e9:.1f} GFLOP/s"
             )
     return {"rows": rows, "device": "cpu", "target_ratio_at_cpu_scale": 3.0}
 
