@@ -107,6 +107,11 @@ def test_every_chapter_offers_its_notebook_and_source(built):
         nb = json.loads((html / "_sources" / "book" / f"{name}.ipynb").read_text())
         assert nb["nbformat"] == 4 and any(c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code")
         assert provenance.find_record(nb)["lib_fingerprint"], "the notebook carries where it was computed"
+        # its panel keeps the static copy but not the widget view, which has no state
+        # in a download (JupyterLab would show "model not found" until the cell runs)
+        outputs = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
+        assert not any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
+        assert any('class="lcsp"' in "".join(o.get("data", {}).get("text/html", "")) for o in outputs)
     # a downloaded chapter links to the other chapters' notebooks, served next to it
     nb = json.loads((html / "_sources" / "book" / "ch02_stability.ipynb").read_text())
     prose = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")

@@ -444,6 +444,30 @@ def test_glued_expressions_match_the_glue_text_role(tmp_path):
     assert "nothing glued as 'later' yet: run the code cells above" in printed[1]
 
 
+def test_a_downloaded_panel_drops_its_widget_view_and_keeps_its_static_copy():
+    from lora_book.downloads import WIDGET_VIEW, without_widget_views
+
+    panel = {
+        "output_type": "display_data",
+        "data": {WIDGET_VIEW: {"model_id": "abc"}, "text/html": "<div class='lcsp'>", "text/plain": "<panel>"},
+        "metadata": {},
+    }
+    stream = {"output_type": "stream", "name": "stdout", "text": "progress"}
+    plain = {"output_type": "execute_result", "data": {"text/plain": "1"}, "metadata": {}, "execution_count": 1}
+    nb = {
+        "cells": [
+            {"cell_type": "markdown", "source": "text"},
+            {"cell_type": "code", "source": "panel", "outputs": [stream, panel]},
+            {"cell_type": "code", "source": "1", "outputs": [plain]},
+        ]
+    }
+    out = without_widget_views(nb)
+    assert out["cells"][1]["outputs"][0] == stream
+    assert out["cells"][1]["outputs"][1]["data"] == {"text/html": "<div class='lcsp'>", "text/plain": "<panel>"}
+    assert out["cells"][0] == nb["cells"][0] and out["cells"][2] == nb["cells"][2]
+    assert WIDGET_VIEW in nb["cells"][1]["outputs"][1]["data"], "the cached notebook itself is not edited"
+
+
 def test_glued_kernel_half_is_in_the_science_package(tmp_path):
     import ast
 

@@ -68,9 +68,29 @@ def offer_notebook(app, pagename, templatename, context, doctree) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     if student_mode():
         nb = strip_solutions_from_notebook(nb)
-    nb = with_notebook_links(with_glued_numbers(nb))
+    nb = with_notebook_links(with_glued_numbers(without_widget_views(nb)))
     target.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
     context["ipynb_source"] = f"{pagename}.ipynb"
+
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def without_widget_views(nb: dict) -> dict:
+    """A panel's output without its widget view: a downloaded notebook carries no widget
+    state, so JupyterLab, which prefers the view, would show "Error displaying widget:
+    model not found" until the cell runs.  Its other renderings stay, the panel's static
+    copy among them; running the cell brings the live panel back."""
+    cells = []
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code" and any(WIDGET_VIEW in o.get("data", {}) for o in cell.get("outputs", [])):
+            outputs = [
+                {**o, "data": {k: v for k, v in o["data"].items() if k != WIDGET_VIEW}} if "data" in o else o
+                for o in cell["outputs"]
+            ]
+            cell = {**cell, "outputs": outputs}
+        cells.append(cell)
+    return {**nb, "cells": cells}
 
 
 GLUED_CELL = """\
