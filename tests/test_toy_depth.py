@@ -182,6 +182,9 @@ def test_generalising_settings_change_width_initialisation_and_length_only():
     assert general.epochs == 6 * SMOKE.epochs
     same = replace(general, d=SMOKE.d, init=SMOKE.init, schedule=SMOKE.schedule, epochs=SMOKE.epochs)
     assert same == SMOKE  # seeds, depths, split and every LoRA setting kept
+    # the stronger-decay setting differs from it in the weight decay alone
+    decay = toy_depth.generalising_settings(SMOKE, toy_depth.GENERALISING_STRONGER_DECAY)
+    assert decay == replace(general, weight_decay=2.0)
 
 
 def test_a_study_stored_per_depth_equals_the_study_trained_at_once(study, tmp_path, monkeypatch):
@@ -207,6 +210,9 @@ def test_regime_rows_count_the_seeds_that_reach_the_target(study):
         assert row["held-out min"] == pytest.approx(acc["test"][k].min())
         assert row["train min"] == pytest.approx(acc["train"][k].min())
         assert row[f"seeds >= {target:g}"] == f"{int((acc['test'][k] >= target).sum())} of 2"
+    both = toy_depth.regime_comparison({"one": study, "other": study}, target=target)
+    assert [(r["depth"], r["setting"]) for r in both] == [(1, "one"), (1, "other"), (2, "one"), (2, "other")]
+    assert [{k: v for k, v in r.items() if k != "setting"} for r in both[::2]] == rows
     first = toy_depth.study_regime_row(SMOKE, replace(study, config=replace(study.config, d=128)))
     assert first["depth"] == 1 and first["held-out max"] == pytest.approx(acc["test"][0].max())
     assert "d" in first["changes"] and "128" in first["changes"]
@@ -221,6 +227,8 @@ def test_generalising_reading_says_how_many_generalise_and_whether_the_verdict_a
     assert values["toy_gen_reading"].startswith(f"all {held_out.size} of its base models generalise")
     assert "the same verdict as" in values["toy_gen_reading"] and values["toy_gen_agrees"] == "holds"
     assert values["toy_gen_conclusion"] == "The depth verdict therefore holds in both regimes."
+    renamed = toy_depth.generalising_glue_values(study, memorised, memorised, memorised, target=0.0, prefix="toy_dec")
+    assert renamed == {k.replace("toy_gen", "toy_dec"): v for k, v in values.items()}
     sizes = [
         torch.linalg.matrix_norm(torch.bmm(r.stack.params["output"], r.stack.params["value"]).double()).mean()
         for r in study.pretrained.values()
@@ -244,6 +252,31 @@ def test_generalising_reading_says_how_many_generalise_and_whether_the_verdict_a
     values = toy_depth.generalising_glue_values(mixed, memorised, memorised, memorised)
     assert values["toy_gen_reading"].startswith("3 of its 4 base models generalise (2 of 2 seeds at depth 1; 1 of 2")
     assert "0.80 to 0.99" in values["toy_gen_reading"] and "holds for base models" in values["toy_gen_conclusion"]
+
+
+def test_decay_reading_compares_the_counts_and_names_the_depths_that_do_not_fit(study):
+    def with_accuracy(train, test):
+        class Fixed(toy_study.ToyStudy):
+            def final_accuracy(self):
+                return {"train": np.array(train), "test": np.array(test), "all": np.ones((2, 2))}
+
+        return Fixed(study.config, study.pretrained, study.finetuned, "smoke")
+
+    general = with_accuracy([[1.0, 1.0], [0.98, 1.0]], [[0.97, 0.99], [0.96, 0.80]])  # 3 of 4 reach 0.95
+    fewer = with_accuracy([[1.0, 1.0], [0.87, 0.95]], [[0.97, 0.99], [0.78, 0.94]])  # 2 of 4
+    values = toy_depth.decay_glue_values(general, fewer)
+    assert values["toy_dec_versus"] == "fewer"
+    assert values["toy_dec_fitting"] == (
+        "at depth 2 some base models end below training accuracy 0.99 (down to 0.870, "
+        "against at least 0.980 with the weaker decay)"
+    )
+    more = with_accuracy([[1.0, 1.0], [1.0, 0.995]], [[0.97, 0.99], [0.96, 0.95]])  # 4 of 4, every one fits
+    values = toy_depth.decay_glue_values(general, more, prefix="x")
+    fits = "every base model reaches training accuracy 0.99"
+    assert values == {"x_versus": "more", "x_fitting": fits}
+    assert toy_depth.decay_glue_values(general, general)["toy_dec_versus"] == "as many"
+    unfit_both = with_accuracy([[0.9, 1.0], [0.9, 1.0]], [[0.97, 0.99], [0.96, 0.80]])
+    assert toy_depth.decay_glue_values(general, unfit_both)["toy_dec_fitting"].startswith("at depths 1 and 2 some")
 
 
 def test_control_reading_tells_a_surviving_a_fading_and_a_reversed_trend():

@@ -50,11 +50,14 @@ __all__ = [
     "REGIME_CANDIDATES",
     "REGIME_WIDTH_CANDIDATES",
     "GENERALISING",
+    "GENERALISING_STRONGER_DECAY",
     "generalising_settings",
     "regime_glue_values",
     "regime_rows",
+    "regime_comparison",
     "study_regime_row",
     "generalising_glue_values",
+    "decay_glue_values",
     "control_reading",
     "regime_search",
     "lr_sweep",
@@ -324,9 +327,17 @@ REGIME_WIDTH_CANDIDATES = (
 GENERALISING = {"d": 128, "init": "authors", "schedule": "cosine", "epochs_factor": 6.0}
 
 
-def generalising_settings(config: ToyConfig) -> ToyConfig:
-    """``config`` with the changes of :data:`GENERALISING` (every depth and seed kept)."""
-    changes = dict(GENERALISING)
+#: the same with twice the weight decay: at 6x the epochs most deeper base models of
+#: GENERALISING fitted every training pair but not every held-out one, and decoupled
+#: weight decay is what drives a model from memorising to generalising; doubling it costs
+#: no time, where doubling the epochs doubles it
+GENERALISING_STRONGER_DECAY = {**GENERALISING, "weight_decay": 2.0}
+
+
+def generalising_settings(config: ToyConfig, changes: dict = GENERALISING) -> ToyConfig:
+    """``config`` with ``changes`` (:data:`GENERALISING` or
+    :data:`GENERALISING_STRONGER_DECAY`; every depth and seed kept)."""
+    changes = dict(changes)
     factor = changes.pop("epochs_factor")
     return replace(config, epochs=int(round(config.epochs * factor)), **changes)
 
@@ -404,6 +415,17 @@ def regime_rows(study: ToyStudy, *, target: float = 0.95) -> list[dict]:
     ]
 
 
+def regime_comparison(studies: dict, *, target: float = 0.95) -> list[dict]:
+    """:func:`regime_rows` of several studies (``{setting: study}``) in one table, depth
+    by depth, each row naming its setting."""
+    rows = [
+        {"depth": row["depth"], "setting": setting, **{k: v for k, v in row.items() if k != "depth"}}
+        for setting, study in studies.items()
+        for row in regime_rows(study, target=target)
+    ]
+    return sorted(rows, key=lambda row: row["depth"])  # stable: the settings keep their order
+
+
 def regime_glue_values(rows: list[dict], *, target: float = 0.95, studied: dict | None = None) -> dict:
     """Whether a candidate made every base model generalise (held-out >= ``target``),
     and the best candidate's numbers; ``studied``: the row of the setting the depth
@@ -461,12 +483,14 @@ def generalising_glue_values(
     controlled: DepthVerdict,
     *,
     target: float = 0.95,
+    prefix: str = "toy_gen",
 ) -> dict:
     """The depth study run on base models meant to generalise (``study``, its
     ``verdict``, and ``controlled``, the verdict of the same models at equal relative
     steps), read against the ``memorised`` verdict of the book's main runs: how many
     base models reach held-out ``target`` (per depth), the reading in one sentence, what
-    it allows to conclude, and how the control reads (:func:`control_reading`)."""
+    it allows to conclude, and how the control reads (:func:`control_reading`); the
+    names start with ``prefix``."""
     held_out = study.final_accuracy()["test"]
     reached = held_out >= target
     generalised, total = int(reached.sum()), int(reached.size)
@@ -498,13 +522,39 @@ def generalising_glue_values(
     )
     sizes = [row["||W_O W_V||"] for row in size_rows(study)]
     return {
-        "toy_gen_size_ratio": sizes[0] / sizes[-1],
-        "toy_gen_generalised": generalised,
-        "toy_gen_models": total,
-        "toy_gen_agrees": holds,
-        "toy_gen_reading": reading,
-        "toy_gen_conclusion": conclusion,
-        "toy_gen_ctrl_reading": control_reading(verdict, controlled),
+        f"{prefix}_size_ratio": sizes[0] / sizes[-1],
+        f"{prefix}_generalised": generalised,
+        f"{prefix}_models": total,
+        f"{prefix}_agrees": holds,
+        f"{prefix}_reading": reading,
+        f"{prefix}_conclusion": conclusion,
+        f"{prefix}_ctrl_reading": control_reading(verdict, controlled),
+    }
+
+
+def decay_glue_values(
+    general: ToyStudy, decay: ToyStudy, *, target: float = 0.95, fit: float = 0.99, prefix: str = "toy_dec"
+) -> dict:
+    """The depth study run again with a stronger weight decay (``decay``) against the
+    one it repeats (``general``): whether ``more``, ``as many`` or ``fewer`` base models
+    reach held-out ``target``, and whether every base model reaches training accuracy
+    ``fit`` or at which depths some do not."""
+    before = int((general.final_accuracy()["test"] >= target).sum())
+    acc = decay.final_accuracy()
+    after = int((acc["test"] >= target).sum())
+    unfit = [depth for depth, row in zip(decay.depths, acc["train"]) if row.min() < fit]
+    if unfit:
+        depths = f"depth{'s' if len(unfit) > 1 else ''} {_listed(unfit)}"
+        fitting = (
+            f"at {depths} some base models end below training accuracy {fit:g} (down to "
+            f"{acc['train'].min():.3f}, against at least {general.final_accuracy()['train'].min():.3f} with the "
+            "weaker decay)"
+        )
+    else:
+        fitting = f"every base model reaches training accuracy {fit:g}"
+    return {
+        f"{prefix}_versus": "more" if after > before else "fewer" if after < before else "as many",
+        f"{prefix}_fitting": fitting,
     }
 
 

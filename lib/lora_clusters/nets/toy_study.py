@@ -19,7 +19,7 @@ what the particle picture says about the result.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -59,6 +59,7 @@ class ToyStudy:
     pretrained: dict
     finetuned: dict
     scale: str = ""
+    _final: dict | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def depths(self) -> tuple:
@@ -83,7 +84,13 @@ class ToyStudy:
         """(depths, seeds) arrays of the accuracies of the pre-trained weights as stored,
         the models LoRA starts from: train, held-out, all pairs.  They are evaluated
         here: the curves' last row (:meth:`PretrainResult.final`) is taken one step
-        before the end, and a last step can still move a model (a loss spike it undoes)."""
+        before the end, and a last step can still move a model (a loss spike it undoes).
+        Evaluated once per study; each call returns copies."""
+        if self._final is None:
+            self._final = self._evaluate_final_accuracy()
+        return {key: rows.copy() for key, rows in self._final.items()}
+
+    def _evaluate_final_accuracy(self) -> dict:
         data = toy.arithmetic_data(self.config.p, "+")
         values = {"train": [], "test": [], "all": []}
         for k in self.depths:
