@@ -296,7 +296,7 @@ def test_control_reading_tells_a_surviving_a_fading_and_a_reversed_trend():
     assert toy_depth.control_reading(none, faster) == "Neither set of runs shows a clear effect of depth."
 
 
-def test_final_accuracy_is_that_of_the_stored_weights_the_lora_run_starts_from(study):
+def test_final_accuracy_is_that_of_the_stored_weights_the_lora_run_starts_from(study, monkeypatch):
     acc = study.final_accuracy()
     data = toy.arithmetic_data(study.config.p, "+")
     for k, depth in enumerate(study.depths):
@@ -310,3 +310,10 @@ def test_final_accuracy_is_that_of_the_stored_weights_the_lora_run_starts_from(s
             assert acc["train"][k, m] == pytest.approx(correct[~held_out].mean())
         # fine-tuning records the all-pairs accuracy of its start (B = 0) as its first entry
         np.testing.assert_allclose(acc["all"][k], study.finetuned[depth].add_acc[0], atol=1e-6)
+    # evaluated once: a caller that edits the arrays it got does not change what the next sees
+    expected = {key: values.copy() for key, values in acc.items()}
+    acc["test"][:] = -1.0
+    monkeypatch.setattr(study, "_evaluate_final_accuracy", lambda: pytest.fail("evaluated again"))
+    again = study.final_accuracy()
+    for key in expected:
+        np.testing.assert_array_equal(again[key], expected[key])
