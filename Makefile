@@ -116,7 +116,7 @@ lint: $(STAMP)
 # and the models are then built once per file (xdist's loadgroup does not group under
 # pytest 9: it tags a node id that pytest 9 no longer reads)
 test: lint browser
-	CHROMIUM=$(CHROMIUM) $(PY) -m pytest -q -n 2 --dist loadfile
+	CHROMIUM=$(CHROMIUM) $(PY) -m pytest -q -n 2 --dist loadfile --durations=15
 	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1 && [ -n "$$(git status --porcelain -- execution_cache results)" ]; then \
 	  echo "make test changed execution_cache/ or results/:"; git status --short -- execution_cache results; exit 1; fi
 

@@ -187,6 +187,19 @@ def test_generalising_settings_change_width_initialisation_and_length_only():
     assert decay == replace(general, weight_decay=2.0)
 
 
+def test_the_smoke_scale_keeps_its_sizes_and_every_other_scale_takes_the_changes():
+    smoke = toy_depth.generalising_settings(SMOKE, scale_name="smoke")
+    # width and length stay the smoke scale's; initialisation and schedule still change
+    assert (smoke.d, smoke.epochs, smoke.init, smoke.schedule) == (SMOKE.d, SMOKE.epochs, "authors", "cosine")
+    decay = toy_depth.generalising_settings(SMOKE, toy_depth.GENERALISING_STRONGER_DECAY, scale_name="smoke")
+    assert decay == replace(smoke, weight_decay=2.0)
+    for name in ("cpu", "gpu", None):
+        assert toy_depth.generalising_settings(SMOKE, scale_name=name) == toy_depth.generalising_settings(SMOKE)
+    assert toy_depth.changes_at_scale({"d": 128, "epochs_factor": 4.0, "init": "authors"}, "smoke") == {
+        "init": "authors"
+    }
+
+
 def test_a_study_stored_per_depth_equals_the_study_trained_at_once(study, tmp_path, monkeypatch):
     monkeypatch.setenv("LORA_BOOK_RESULTS", str(tmp_path))
     parts = toy_study.run_study_per_depth(study.config, "smoke", name="study-x", progress=False)
