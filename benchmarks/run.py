@@ -536,12 +536,13 @@ def bench_toy_training(repeats=3):
                     "authors_style_gflops_per_s": rate_theirs * flops_theirs / 1e9,
                 }
             )
+            row = rows[-1]
             print(
                 f"{scale} depth {depth}: batched {rate_ours:.2f}, authors-style {rate_theirs:.2f} "
                 f"model-epochs/s (x{ratio:.2f}, median of {repeats} side by side); arithmetic per "
                 f"model-epoch {flops_ours / 1e6:.0f} vs {flops_theirs / 1e6:.0f} MFLOP "
-                f"(x{flops_theirs / flops_ours:.2f}); "
-                f"{rate_ours * flops_ours / 1e9:.1f} vs {rate_theirs * flops_theirs / 1e9:.1f} GFLOP/s"
+                f"(x{row['flop_ratio']:.2f}); "
+                f"{row['batched_gflops_per_s']:.1f} vs {row['authors_style_gflops_per_s']:.1f} GFLOP/s"
             )
     return {"rows": rows, "device": "cpu", "target_ratio_at_cpu_scale": 3.0}
 

@@ -290,9 +290,50 @@ def test_decay_reading_compares_the_counts_and_names_the_depths_that_do_not_fit(
     assert toy_depth.decay_glue_values(general, general)["toy_dec_versus"] == "as many"
     unfit_both = with_accuracy([[0.9, 1.0], [0.9, 1.0]], [[0.97, 0.99], [0.96, 0.80]])
     assert toy_depth.decay_glue_values(general, unfit_both)["toy_dec_fitting"].startswith("at depths 1 and 2 some")
+    # another changed setting names its own baseline
+    larger_p = toy_depth.decay_glue_values(general, fewer, prefix="p", baseline="at p = 23")
+    assert larger_p["p_fitting"].endswith("against at least 0.980 at p = 23)")
 
 
-def test_control_reading_tells_a_surviving_a_fading_and_a_reversed_trend():
+def test_generalisation_outcome_names_a_complete_setting_or_the_depths_every_setting_leaves_short(study):
+    def with_test(test):
+        class Fixed(toy_study.ToyStudy):
+            def final_accuracy(self):
+                return {"train": np.ones((2, 2)), "test": np.array(test), "all": np.ones((2, 2))}
+
+        return Fixed(study.config, study.pretrained, study.finetuned, "smoke")
+
+    short_at_2 = with_test([[0.97, 0.99], [0.96, 0.80]])
+    short_at_both = with_test([[0.90, 0.99], [0.96, 0.94]])
+    short_at_1 = with_test([[0.90, 0.99], [0.96, 0.97]])
+    complete = with_test([[0.95, 0.99], [0.96, 1.0]])  # 0.95 itself reaches the target
+    assert toy_depth.generalisation_outcome({"a": short_at_2, "b": short_at_both}) == (
+        "none of the 2 settings gives base models that all generalise at every depth: in every one of "
+        "them some seeds at depth 2 end below held-out accuracy 0.95"
+    )
+    assert toy_depth.generalisation_outcome({"a": short_at_2, "b": short_at_1}).endswith(
+        "though no depth falls short in all of them"
+    )
+    assert toy_depth.generalisation_outcome({"a": short_at_2, "wide": complete}) == (
+        "wide gives base models that all generalise at every depth"
+    )
+    assert toy_depth.generalisation_outcome({"a": short_at_2}, target=0.8).startswith("a gives")
+
+
+def test_train_pairs_is_the_split_share_of_the_p_squared_pairs_and_refuses_unequal_splits(study):
+    c = study.config
+    assert study.train_pairs() == round(c.train_fraction * c.p**2) == 97  # 80% of 121
+    assert study.glue_values("x")["x_train_pairs"] == 97
+    first = study.depths[0]
+    masks = study.pretrained[first].train_masks.clone()
+    masks[0, masks[0].nonzero()[0]] = False  # one seed drops a pair
+    uneven = replace(study.pretrained[first], train_masks=masks)
+    broken = toy_study.ToyStudy(c, {**study.pretrained, first: uneven}, study.finetuned, "smoke")
+    with pytest.raises(ValueError, match=r"different numbers of pairs: \[96, 97\]"):
+        broken.train_pairs()
+
+
+def test_control_reading_tells_a_surviving_a_fading_a_reversed_and_a_brought_out_trend():
     falling = np.array([[400.0, 420, 390], [300, 310, 290], [200, 190, 210], [100, 90, 110]])
     faster = toy_depth.DepthVerdict((2, 4, 6, 8), falling, horizon=600)
     slower = toy_depth.DepthVerdict((2, 4, 6, 8), falling[::-1], horizon=600)
@@ -306,7 +347,12 @@ def test_control_reading_tells_a_surviving_a_fading_and_a_reversed_trend():
     )
     reversed_ = toy_depth.control_reading(faster, slower)
     assert reversed_.startswith("Equal relative steps reverse the trend") and "G.1.2" in reversed_
-    assert toy_depth.control_reading(none, faster) == "Neither set of runs shows a clear effect of depth."
+    assert toy_depth.control_reading(none, none) == "Neither set of runs shows a clear effect of depth."
+    # no trend at one learning rate, a significant one at equal relative steps
+    brought_out = toy_depth.control_reading(none, slower)
+    assert brought_out.startswith("Equal relative steps bring out a trend")
+    assert "deeper models forget addition more slowly" in brought_out and "G.1.2" in brought_out
+    assert "forget addition faster" in toy_depth.control_reading(none, faster)
 
 
 def test_final_accuracy_is_that_of_the_stored_weights_the_lora_run_starts_from(study, monkeypatch):

@@ -135,6 +135,14 @@ class ToyStudy:
         values = self._glue_values()
         return {prefix + name[len("toy") :]: value for name, value in values.items()}
 
+    def train_pairs(self) -> int:
+        """The number of addition pairs each base model trains on (the same for every
+        seed and depth: a split takes a fixed share of the :math:`p^2` pairs)."""
+        counts = {int(m.sum()) for k in self.depths for m in self.pretrained[k].train_masks}
+        if len(counts) != 1:
+            raise ValueError(f"the base models train on different numbers of pairs: {sorted(counts)}")
+        return counts.pop()
+
     def _glue_values(self) -> dict:
         c = self.config
         acc = self.final_accuracy()
@@ -146,6 +154,7 @@ class ToyStudy:
             "toy_p": c.p,
             "toy_d": c.d,
             "toy_train_percent": round(100 * c.train_fraction),
+            "toy_train_pairs": self.train_pairs(),
             "toy_epochs": c.epochs,
             "toy_n_seeds": len(c.seeds),
             "toy_rank": c.lora_rank,
