@@ -187,6 +187,22 @@ def test_generalising_settings_change_width_initialisation_and_length_only():
     assert decay == replace(general, weight_decay=2.0)
 
 
+def test_the_larger_p_settings_differ_from_the_first_only_in_p_and_length_and_see_as_many_pairs():
+    cpu = scale.SETTINGS["toy"]["cpu"]
+    general = toy_depth.generalising_settings(cpu, scale_name="cpu")
+    p31 = toy_depth.generalising_settings(cpu, toy_depth.GENERALISING_LARGER_P, scale_name="cpu")
+    p47 = toy_depth.generalising_settings(cpu, toy_depth.GENERALISING_P47, scale_name="cpu")
+    for larger in (p31, p47):
+        assert replace(larger, p=general.p, epochs=general.epochs) == general
+    assert (p31.p, p31.epochs, p47.p, p47.epochs) == (31, 2 * cpu.epochs, 47, cpu.epochs)
+
+    def pairs_seen(c):  # training pairs times epochs
+        return round(c.train_fraction * c.p**2) * c.epochs
+
+    assert pairs_seen(p31) == 817 * 4000 and pairs_seen(p47) == 1878 * 2000
+    assert 1.0 < pairs_seen(p47) / pairs_seen(p31) < 1.2  # "about the same cost"
+
+
 def test_the_smoke_scale_keeps_its_sizes_and_every_other_scale_takes_the_changes():
     smoke = toy_depth.generalising_settings(SMOKE, scale_name="smoke")
     # width and length stay the smoke scale's; initialisation and schedule still change
@@ -318,6 +334,26 @@ def test_generalisation_outcome_names_a_complete_setting_or_the_depths_every_set
         "wide gives base models that all generalise at every depth"
     )
     assert toy_depth.generalisation_outcome({"a": short_at_2}, target=0.8).startswith("a gives")
+
+
+def test_the_table_the_counts_and_the_sentences_share_one_test_of_generalising(study):
+    class Fixed(toy_study.ToyStudy):  # 0.95 itself reaches the target; 0.9499 does not
+        def final_accuracy(self):
+            return {"train": np.ones((2, 2)), "test": np.array([[0.95, 0.99], [0.9499, 1.0]]), "all": np.ones((2, 2))}
+
+    edge = Fixed(study.config, study.pretrained, study.finetuned, "smoke")
+    reached = toy_depth.reaching_target(edge)
+    np.testing.assert_array_equal(reached, [[True, True], [False, True]])
+    assert [row["seeds >= 0.95"] for row in toy_depth.regime_rows(edge)] == ["2 of 2", "1 of 2"]
+    verdict = toy_depth.DepthVerdict((1, 2), np.array([[10.0, 12], [8, 9]]), horizon=20)
+    assert toy_depth.generalising_glue_values(edge, verdict, verdict, verdict)["toy_gen_generalised"] == 3
+    assert toy_depth.generalisation_outcome({"edge": edge}).endswith(
+        "some seeds at depth 2 end below held-out accuracy 0.95"
+    )
+    two = Fixed(study.config, study.pretrained, study.finetuned, "smoke")
+    two.final_accuracy = lambda: {"train": np.ones((2, 2)), "test": np.array([[0.94, 0.99], [0.9, 1.0]])}
+    assert toy_depth.decay_glue_values(two, edge)["toy_dec_versus"] == "more"  # 3 against 2
+    assert toy_depth.decay_glue_values(edge, two)["toy_dec_versus"] == "fewer"
 
 
 def test_train_pairs_is_the_split_share_of_the_p_squared_pairs_and_refuses_unequal_splits(study):
