@@ -44,8 +44,9 @@ def test_summary_is_the_run_recomputed_from_the_weights(runs):
     else:
         assert "stays at or above" in panel.summary.value
         numbers = numbers[1:]
-    assert numbers[0] == pytest.approx(run.add_acc[-1, 1], abs=0.005)
-    assert numbers[1] == pytest.approx(run.sub_test_acc[-1, 1], abs=0.005)
+    # printed to two decimals (0.125 prints as 0.12: a tolerance of 0.005 sits on the edge)
+    assert numbers[0] == float(f"{run.add_acc[-1, 1]:.2f}")
+    assert numbers[1] == float(f"{run.sub_test_acc[-1, 1]:.2f}")
     # the relative update and the outliers, from the weights of model 1
     P = {k: v[1].double().numpy() for k, v in run.pretrained.stack.params.items()}
     delta = run.scaling * run.lora_B[1].double().numpy() @ run.lora_A[1].double().numpy()

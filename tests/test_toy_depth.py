@@ -113,11 +113,29 @@ def test_relative_update_curve_is_the_norm_ratio_of_the_final_factors(study):
 def test_equal_relative_step_rates_follow_the_value_map_sizes(study, tmp_path, monkeypatch):
     monkeypatch.setenv("LORA_BOOK_RESULTS", str(tmp_path))
     runs, rates = toy_depth.equal_relative_step(study)
+    # the rates, and so the stored result's key, do not depend on the CPU's last digit
+    assert all(float(f"{r:.{toy_depth.RATE_DIGITS}g}") == r for r in rates.flat)
     sizes = toy_depth.value_map_sizes(study)
     np.testing.assert_allclose(rates / sizes, (rates / sizes).flat[0])  # proportional
     assert np.exp(np.log(rates).mean()) == pytest.approx(study.config.lora_lr)  # geometric mean kept
     for i, depth in enumerate(study.depths):
         np.testing.assert_allclose(runs[depth].lr, rates[i])
+
+
+def test_the_controls_stored_runs_are_found_again_when_the_sizes_differ_in_the_last_digits(
+    study, tmp_path, monkeypatch
+):
+    # another CPU's log and exp can differ in the last digit: the key must not
+    monkeypatch.setenv("LORA_BOOK_RESULTS", str(tmp_path))
+    _, rates = toy_depth.equal_relative_step(study)
+    sizes = toy_depth.value_map_sizes(study)
+    ulps = np.arange(1, sizes.size + 1).reshape(sizes.shape)
+    nudged = sizes * (1 + 4e-16 * ulps)
+    assert (nudged != sizes).all()
+    monkeypatch.setattr(toy_depth, "value_map_sizes", lambda _: nudged)
+    monkeypatch.setattr(toy, "finetune", lambda *a, **k: pytest.fail("computed again"))
+    _, again = toy_depth.equal_relative_step(study)
+    np.testing.assert_array_equal(again, rates)
 
 
 def test_outliers_count_eigenvalues_beyond_the_pretrained_radius(study):

@@ -705,6 +705,10 @@ def value_map_sizes(study: ToyStudy) -> np.ndarray:
     return np.array(sizes)
 
 
+#: significant digits of the learning rates of :func:`equal_relative_step`
+RATE_DIGITS = 10
+
+
 def equal_relative_step(
     study: ToyStudy, *, name: str = "equal-relative-step", progress: bool = False
 ) -> tuple[dict, np.ndarray]:
@@ -714,9 +718,12 @@ def equal_relative_step(
     about :math:`\eta` per step whatever the gradient's scale, so the relative update
     :math:`\|W_O\Delta W_V\|/\|W_O W_V\|` then grows at about the same rate in every
     model.  Returns ``({depth: FinetuneResult}, rates (depths, seeds))``, stored as
-    ``name``."""
+    ``name``; the rates are rounded to :data:`RATE_DIGITS` significant digits."""
     sizes = value_map_sizes(study)
     rates = study.config.lora_lr * sizes / np.exp(np.log(sizes).mean())
+    # the last digit of log and exp depends on the CPU's vector instructions; the rates
+    # are the key of the stored runs, so they are rounded to be the same on every machine
+    rates = np.array([[float(f"{r:.{RATE_DIGITS}g}") for r in row] for row in rates])
 
     def compute():
         return {
