@@ -265,6 +265,19 @@ def test_regime_rows_count_the_seeds_that_reach_the_target(study):
     assert "d" in first["changes"] and "128" in first["changes"]
 
 
+def with_accuracy(study, test, train=None):
+    """``study`` whose base models end pre-training with the given held-out (and
+    training, default all 1) accuracies, per depth (rows) and seed (columns)."""
+    test = np.array(test)
+    train = np.ones_like(test) if train is None else np.array(train)
+
+    class Fixed(toy_study.ToyStudy):
+        def final_accuracy(self):
+            return {"train": train, "test": test, "all": np.ones_like(test)}
+
+    return Fixed(study.config, study.pretrained, study.finetuned, "smoke")
+
+
 def test_generalising_reading_says_how_many_generalise_and_whether_the_verdict_agrees(study):
     falling = np.array([[400.0, 420, 390], [300, 310, 290], [200, 190, 210], [100, 90, 110]])
     memorised = toy_depth.DepthVerdict((2, 4, 6, 8), falling, horizon=600)
@@ -291,38 +304,28 @@ def test_generalising_reading_says_how_many_generalise_and_whether_the_verdict_a
     assert "not the verdict of" in values["toy_gen_reading"]
     assert values["toy_gen_conclusion"].startswith("This set mixes the two regimes (0 of")
 
-    class Mixed(toy_study.ToyStudy):  # every seed generalises at depth 1, one of two at depth 2
-        def final_accuracy(self):
-            return {"train": np.ones((2, 2)), "test": np.array([[0.97, 0.99], [0.96, 0.80]]), "all": np.ones((2, 2))}
-
-    mixed = Mixed(study.config, study.pretrained, study.finetuned, "smoke")
+    # every seed generalises at depth 1, one of two at depth 2
+    mixed = with_accuracy(study, [[0.97, 0.99], [0.96, 0.80]])
     values = toy_depth.generalising_glue_values(mixed, memorised, memorised, memorised)
     assert values["toy_gen_reading"].startswith("3 of its 4 base models generalise (2 of 2 seeds at depth 1; 1 of 2")
     assert "0.80 to 0.99" in values["toy_gen_reading"] and "holds for base models" in values["toy_gen_conclusion"]
 
 
 def test_decay_reading_compares_the_counts_and_names_the_depths_that_do_not_fit(study):
-    def with_accuracy(train, test):
-        class Fixed(toy_study.ToyStudy):
-            def final_accuracy(self):
-                return {"train": np.array(train), "test": np.array(test), "all": np.ones((2, 2))}
-
-        return Fixed(study.config, study.pretrained, study.finetuned, "smoke")
-
-    general = with_accuracy([[1.0, 1.0], [0.98, 1.0]], [[0.97, 0.99], [0.96, 0.80]])  # 3 of 4 reach 0.95
-    fewer = with_accuracy([[1.0, 1.0], [0.87, 0.95]], [[0.97, 0.99], [0.78, 0.94]])  # 2 of 4
+    general = with_accuracy(study, [[0.97, 0.99], [0.96, 0.80]], [[1.0, 1.0], [0.98, 1.0]])  # 3 of 4 reach 0.95
+    fewer = with_accuracy(study, [[0.97, 0.99], [0.78, 0.94]], [[1.0, 1.0], [0.87, 0.95]])  # 2 of 4
     values = toy_depth.decay_glue_values(general, fewer)
     assert values["toy_dec_versus"] == "fewer"
     assert values["toy_dec_fitting"] == (
         "at depth 2 some base models end below training accuracy 0.99 (down to 0.870, "
         "against at least 0.980 with the weaker decay)"
     )
-    more = with_accuracy([[1.0, 1.0], [1.0, 0.995]], [[0.97, 0.99], [0.96, 0.95]])  # 4 of 4, every one fits
+    more = with_accuracy(study, [[0.97, 0.99], [0.96, 0.95]], [[1.0, 1.0], [1.0, 0.995]])  # 4 of 4, every one fits
     values = toy_depth.decay_glue_values(general, more, prefix="x")
     fits = "every base model reaches training accuracy 0.99"
     assert values == {"x_versus": "more", "x_fitting": fits}
     assert toy_depth.decay_glue_values(general, general)["toy_dec_versus"] == "as many"
-    unfit_both = with_accuracy([[0.9, 1.0], [0.9, 1.0]], [[0.97, 0.99], [0.96, 0.80]])
+    unfit_both = with_accuracy(study, [[0.97, 0.99], [0.96, 0.80]], [[0.9, 1.0], [0.9, 1.0]])
     assert toy_depth.decay_glue_values(general, unfit_both)["toy_dec_fitting"].startswith("at depths 1 and 2 some")
     # another changed setting names its own baseline
     larger_p = toy_depth.decay_glue_values(general, fewer, prefix="p", baseline="at p = 23")
@@ -330,17 +333,10 @@ def test_decay_reading_compares_the_counts_and_names_the_depths_that_do_not_fit(
 
 
 def test_generalisation_outcome_names_a_complete_setting_or_the_depths_every_setting_leaves_short(study):
-    def with_test(test):
-        class Fixed(toy_study.ToyStudy):
-            def final_accuracy(self):
-                return {"train": np.ones((2, 2)), "test": np.array(test), "all": np.ones((2, 2))}
-
-        return Fixed(study.config, study.pretrained, study.finetuned, "smoke")
-
-    short_at_2 = with_test([[0.97, 0.99], [0.96, 0.80]])
-    short_at_both = with_test([[0.90, 0.99], [0.96, 0.94]])
-    short_at_1 = with_test([[0.90, 0.99], [0.96, 0.97]])
-    complete = with_test([[0.95, 0.99], [0.96, 1.0]])  # 0.95 itself reaches the target
+    short_at_2 = with_accuracy(study, [[0.97, 0.99], [0.96, 0.80]])
+    short_at_both = with_accuracy(study, [[0.90, 0.99], [0.96, 0.94]])
+    short_at_1 = with_accuracy(study, [[0.90, 0.99], [0.96, 0.97]])
+    complete = with_accuracy(study, [[0.95, 0.99], [0.96, 1.0]])  # 0.95 itself reaches the target
     assert toy_depth.generalisation_outcome({"a": short_at_2, "b": short_at_both}) == (
         "none of the 2 settings gives base models that all generalise at every depth: in every one of "
         "them some seeds at depth 2 end below held-out accuracy 0.95"
@@ -355,21 +351,17 @@ def test_generalisation_outcome_names_a_complete_setting_or_the_depths_every_set
 
 
 def test_the_table_the_counts_and_the_sentences_share_one_test_of_generalising(study):
-    class Fixed(toy_study.ToyStudy):  # 0.95 itself reaches the target; 0.9499 does not
-        def final_accuracy(self):
-            return {"train": np.ones((2, 2)), "test": np.array([[0.95, 0.99], [0.9499, 1.0]]), "all": np.ones((2, 2))}
-
-    edge = Fixed(study.config, study.pretrained, study.finetuned, "smoke")
+    edge = with_accuracy(study, [[0.95, 0.99], [0.9499, 1.0]])  # 0.95 reaches the target; 0.9499 does not
     reached = toy_depth.reaching_target(edge)
     np.testing.assert_array_equal(reached, [[True, True], [False, True]])
     assert [row["seeds >= 0.95"] for row in toy_depth.regime_rows(edge)] == ["2 of 2", "1 of 2"]
     verdict = toy_depth.DepthVerdict((1, 2), np.array([[10.0, 12], [8, 9]]), horizon=20)
     assert toy_depth.generalising_glue_values(edge, verdict, verdict, verdict)["toy_gen_generalised"] == 3
+    assert toy_depth.generalised_glue_values(edge, prefix="x") == {"x_generalised": 3, "x_models": 4}
     assert toy_depth.generalisation_outcome({"edge": edge}).endswith(
         "some seeds at depth 2 end below held-out accuracy 0.95"
     )
-    two = Fixed(study.config, study.pretrained, study.finetuned, "smoke")
-    two.final_accuracy = lambda: {"train": np.ones((2, 2)), "test": np.array([[0.94, 0.99], [0.9, 1.0]])}
+    two = with_accuracy(study, [[0.94, 0.99], [0.9, 1.0]])
     assert toy_depth.decay_glue_values(two, edge)["toy_dec_versus"] == "more"  # 3 against 2
     assert toy_depth.decay_glue_values(edge, two)["toy_dec_versus"] == "fewer"
 

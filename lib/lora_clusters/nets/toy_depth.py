@@ -64,6 +64,7 @@ __all__ = [
     "decay_glue_values",
     "generalisation_outcome",
     "reaching_target",
+    "generalised_glue_values",
     "control_reading",
     "regime_search",
     "lr_sweep",
@@ -447,6 +448,14 @@ def reaching_target(study: ToyStudy, *, target: float = 0.95) -> np.ndarray:
     return study.final_accuracy()["test"] >= target
 
 
+def generalised_glue_values(study: ToyStudy, *, target: float = 0.95, prefix: str = "toy_gen") -> dict:
+    """How many of the base models of ``study`` reach held-out ``target``
+    (:func:`reaching_target`), and of how many: ``{prefix}_generalised``,
+    ``{prefix}_models``."""
+    reached = reaching_target(study, target=target)
+    return {f"{prefix}_generalised": int(reached.sum()), f"{prefix}_models": int(reached.size)}
+
+
 def regime_rows(study: ToyStudy, *, target: float = 0.95) -> list[dict]:
     """One row per depth of ``study``: the held-out accuracy of its base models at the
     end of pre-training (min, mean, max over the seeds), the smallest training accuracy,
@@ -540,7 +549,8 @@ def generalising_glue_values(
     names start with ``prefix``."""
     held_out = study.final_accuracy()["test"]
     reached = reaching_target(study, target=target)
-    generalised, total = int(reached.sum()), int(reached.size)
+    count = generalised_glue_values(study, target=target, prefix=prefix)
+    generalised, total = count[f"{prefix}_generalised"], count[f"{prefix}_models"]
     counts = {}  # seeds that generalise -> the depths with that many
     for depth, row in zip(study.depths, reached):
         counts.setdefault(int(row.sum()), []).append(depth)
@@ -570,8 +580,7 @@ def generalising_glue_values(
     sizes = [row["||W_O W_V||"] for row in size_rows(study)]
     return {
         f"{prefix}_size_ratio": sizes[0] / sizes[-1],
-        f"{prefix}_generalised": generalised,
-        f"{prefix}_models": total,
+        **count,
         f"{prefix}_agrees": holds,
         f"{prefix}_reading": reading,
         f"{prefix}_conclusion": conclusion,
